@@ -1,0 +1,3 @@
+from m3vos_cli.main import main
+
+main()

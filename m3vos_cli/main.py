@@ -1,0 +1,82 @@
+"""Entry point of the `m3vos` command.
+
+Each command group lives in its own module with a `register(app)` function; modules import the
+library inside their command functions so that `m3vos --help` stays fast and never loads torch.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from m3vos import __version__
+from m3vos.errors import M3vosError
+
+app = typer.Typer(
+    name="m3vos",
+    help=(
+        "Benchmark toolkit for M3-VOS (multi-phase video object segmentation).\n\n"
+        "Typical session: `m3vos data download` (or `m3vos data synth DIR`), "
+        "`m3vos run --model revos --out preds/`, `m3vos score preds/`, "
+        "`m3vos leaderboard preds/ other/`. Start with `m3vos demo` to see it all on synthetic data."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"m3vos {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Benchmark toolkit for M3-VOS."""
+
+
+# Order here is the order in `m3vos --help`.
+_COMMAND_MODULES = ["data", "run", "score", "analysis", "weights", "dev"]
+
+
+def _register_all() -> None:
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        module = importlib.import_module(f"m3vos_cli.{name}")
+        module.register(app)
+
+
+_register_all()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; user errors become one line on stderr and a non-zero exit code."""
+    try:
+        rv = app(args=argv, standalone_mode=False)
+    except M3vosError as exc:
+        typer.echo(f"error: {exc.one_line()}", err=True)
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        # Usage errors from Typer's (possibly vendored) click: they know how to show themselves.
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
+            exc.show()
+            sys.exit(2)
+        raise
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
