@@ -1,9 +1,347 @@
-"""CLI commands: analysis (placeholder until its issue lands)."""
+"""CLI commands: `m3vos breakdowns`, `entropy-report`, `report`, `leaderboard` (thin over `m3vos.analysis`)."""
 
 from __future__ import annotations
 
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from m3vos_cli.common import OutputFormat, err_console
+from m3vos_cli.common import console as _tty_console
+
+
+class _Console:
+    """stdout console: wide tables when piped (CI logs, files), the terminal's width otherwise."""
+
+    def print(self, *args, **kwargs) -> None:
+        import sys
+
+        if sys.stdout.isatty():
+            _tty_console.print(*args, **kwargs)
+            return
+        from rich.console import Console
+
+        Console(width=160, soft_wrap=False).print(*args, **kwargs)
+
+
+console = _Console()
+
+
+class Definition(str, Enum):
+    official = "official"
+    lbp = "lbp"
+
+
+BREAKDOWNS_HELP = """List the declared breakdowns, or compute them for a results folder.
+
+Every breakdown is a group-by over the per-object table (one row per scored object, with its
+labels and ground-truth attributes); each row's number is the plain mean over its objects, with
+the object count beside it. Unlabelled objects and objects outside the dataset get rows of their
+own.
+
+Examples:
+
+  m3vos breakdowns                                 # what exists
+
+  m3vos breakdowns preds/ --names transition,group,size
+
+  m3vos breakdowns preds/ --names all --format json > breakdowns.json
+"""
+
+
+def breakdowns(
+    results: Optional[Path] = typer.Argument(None, help="A results folder (holds results.json); omit to list."),
+    names: str = typer.Option("transition,group,intra,core,difficulty,size,velocity", "--names", "-n",
+                              help="Comma-separated breakdown names, or `all`."),
+    data: Optional[Path] = typer.Option(None, "--data", "-d",
+                                        help="Dataset root (default: the one the results were scored on)."),
+    labels: Optional[Path] = typer.Option(None, "--labels",
+                                          help="Folder with the official label files (all_phase_label.json, ...)."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table, json, csv or md."),
+) -> None:
+    from m3vos.analysis.breakdowns import BREAKDOWNS, parse_names
+
+    if results is None:
+        from rich.table import Table
+
+        t = Table(title="declared breakdowns", title_justify="left")
+        for c in ("name", "column", "needs", "what"):
+            t.add_column(c)
+        for b in BREAKDOWNS.values():
+            t.add_row(b.name, b.column, ",".join(b.gt) or "labels", b.description)
+        console.print(t)
+        return
+    from m3vos.analysis.breakdowns import add_breakdowns, render_breakdowns
+    from m3vos.analysis.report import _open_dataset
+    from m3vos.analysis.results_io import load_results
+    from m3vos.errors import BadInputError
+
+    wanted = parse_names(names)
+    run = load_results(results)
+    dataset = _open_dataset([run], data, labels)
+    if dataset is None:
+        raise BadInputError("the dataset these results were scored on is not at its recorded root",
+                            path=run.file, hint="pass --data DATASET_ROOT")
+    section = add_breakdowns(run.doc, dataset, wanted)
+    _print_rows(section, fmt)
+
+
+def _print_rows(section: dict, fmt: OutputFormat) -> None:
+    import json
+
+    if fmt == OutputFormat.json:
+        typer.echo(json.dumps(section, indent=1))
+        return
+    if fmt in (OutputFormat.csv, OutputFormat.md):
+        import pandas as pd
+
+        frames = [pd.DataFrame(rows).assign(breakdown=name) for name, rows in section.items()]
+        df = pd.concat(frames, ignore_index=True)
+        df = df[["breakdown", *[c for c in df.columns if c != "breakdown"]]]
+        if fmt == OutputFormat.csv:
+            typer.echo(df.to_csv(index=False), nl=False)
+        else:
+            from m3vos.analysis.report import _md_table
+
+            typer.echo(_md_table(df))
+        return
+    from m3vos.analysis.breakdowns import render_breakdowns
+
+    for t in render_breakdowns(section):
+        console.print(t)
+
+
+ENTROPY_HELP = """Shape entropy of the ground-truth masks, first half vs second half of each video.
+
+--definition official reproduces the paper's h_LBP literally (palette -> luminance, one 0/1 mask per
+grey value, uniform LBP P=32 R=4, a 35-bin density histogram, skimage shannon_entropy of that
+histogram array, first vs second half per video, mean over videos). That statistic is not
+monotone in shape disorder; use it only to compare with the paper.
+
+--definition lbp (default, NON-OFFICIAL) is m3vos's per-object entropy of the uniform-LBP code
+histogram (one bin per code) over the object's boundary band, void excluded.
+
+Writes per_video.csv, per_object.csv, summary.json, curves.json and entropy_over_time.png into
+--out. With --preds (a scored predictions/results folder), adds the Spearman correlation, with a
+video-bootstrap 95% interval, between each object's entropy change and its J.
+
+Examples:
+
+  m3vos entropy-report ~/M3-VOS --definition official --max-frames 64
+
+  m3vos entropy-report ds/ --preds preds/ --out entropy/
+"""
+
+
+def entropy_report(
+    data: Optional[Path] = typer.Argument(None, help="Dataset root (default: the configured dataset)."),
+    definition: Definition = typer.Option(Definition.lbp, "--definition",
+                                          help="official (paper's h_LBP, literal) or lbp (m3vos, non-official)."),
+    preds: Optional[Path] = typer.Option(None, "--preds",
+                                         help="Scored predictions (a folder with results.json) to correlate with."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                       help="Output folder (default: PREDS/report/entropy-DEF, else ./entropy-DEF)."),
+    max_frames: int = typer.Option(0, "--max-frames", min=0,
+                                   help="Evenly sample at most N frames per video (0: every frame, the "
+                                        "official procedure; LBP with P=32 costs ~0.2 s per 480p mask)."),
+    videos: Optional[str] = typer.Option(None, "--videos", help="Comma-separated subset of videos."),
+    split: str = typer.Option("val", "--set", "--split", help="Split file of the dataset."),
+    metric: str = typer.Option("J-Mean", "--metric", help="Per-object metric correlated with entropy change."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json (summary)."),
+) -> None:
+    import json
+
+    from m3vos.analysis.entropy_report import compute_entropy, correlate_with_scores, write_entropy_report
+    from m3vos.data.dataset import open_dataset
+
+    dataset = open_dataset(data, split=split)
+    wanted = [v.strip() for v in videos.split(",") if v.strip()] if videos else None
+    if wanted:
+        for v in wanted:
+            dataset.video(v)       # unknown names: one-line error with suggestions
+    rep = compute_entropy(dataset, definition=definition.value, max_frames=max_frames or None, videos=wanted,
+                          progress=None if fmt == OutputFormat.table else False)
+    if preds is not None:
+        correlate_with_scores(rep, _results_for(preds, dataset), metric=metric)
+    out_dir = out or ((preds if preds.is_dir() else preds.parent) / "report" / f"entropy-{definition.value}"
+                      if preds is not None else Path(f"entropy-{definition.value}"))
+    files = write_entropy_report(rep, out_dir)
+    if fmt == OutputFormat.json:
+        typer.echo(json.dumps({"summary": rep.summary, "correlation": rep.correlation,
+                               "files": [str(f) for f in files]}, indent=1, default=str))
+        return
+    _render_entropy(rep)
+    console.print(f"written: {out_dir}/ ({', '.join(f.name for f in files)})")
+
+
+def _results_for(preds: Path, dataset) -> dict:
+    """results.json of PREDS, or a fresh in-memory score when it has none."""
+    from m3vos.analysis.results_io import RESULTS_NAME, load_results
+
+    if preds.is_file() or (preds / RESULTS_NAME).is_file():
+        return load_results(preds).doc
+    from m3vos.metrics.engine import score_predictions
+
+    err_console.print(f"note: {preds} has no results.json; scoring it now (m3vos protocol, not written)")
+    return score_predictions(preds, dataset).to_dict()
+
+
+def _render_entropy(rep) -> None:
+    from rich.table import Table
+
+    s = rep.summary
+
+    def f(x) -> str:
+        return "—" if x is None or x != x else f"{x:.4f}"
+
+    t = Table(title=f"entropy: {s['label']}", title_justify="left")
+    t.add_column("videos", justify="right")
+    t.add_column("first half", justify="right")
+    t.add_column("second half", justify="right")
+    t.add_column("mean change", justify="right")
+    t.add_column("videos increasing", justify="right")
+    t.add_row(str(s["n_videos"]), f(s["first_half"]), f(s["second_half"]), f(s["mean_change"]),
+              f"{s['videos_increasing']}/{s['videos_with_both_halves']}")
+    console.print(t)
+    pv = Table(title="per video", title_justify="left")
+    for c in ("video", "frames", "first half", "second half", "change"):
+        pv.add_column(c, justify="left" if c == "video" else "right")
+    for _, r in rep.per_video.head(30).iterrows():
+        pv.add_row(r["video"], str(r["frames_used"]), f(r["first_half"]), f(r["second_half"]), f(r["change"]))
+    console.print(pv)
+    if len(rep.per_video) > 30:
+        console.print(f"... {len(rep.per_video) - 30} more videos in per_video.csv")
+    c = rep.correlation
+    if c:
+        console.print(f"Spearman({c['x']}, {c['metric']}) = {f(c['rho'])}  95% CI [{f(c['ci95'][0])}, "
+                      f"{f(c['ci95'][1])}]  n = {c['n_objects']} objects in {c['n_videos']} videos")
+
+
+REPORT_HELP = """Plots, tables and a contact sheet of the worst objects, for one or several results folders.
+
+Writes PNG figures (J per transition and per group with object counts, J vs ln size and ln
+velocity with a smoothed trend and bin means, J over normalised time for the worst objects, GT
+entropy curves, a contact sheet: image | ground truth | each run's prediction), a self-contained
+report.html (figures embedded, click a header to sort) and a report.md summary. Several folders
+are drawn side by side.
+
+Examples:
+
+  m3vos report preds/                      # -> preds/report/
+
+  m3vos report cutie/ revos/ --out cmp/ --md
+"""
+
+
+def report(
+    results: list[Path] = typer.Argument(..., help="One or more results folders (each holds results.json)."),
+    html: bool = typer.Option(False, "--html", help="Write report.html (default: both html and md)."),
+    md: bool = typer.Option(False, "--md", help="Write report.md (default: both html and md)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: FIRST/report/)."),
+    data: Optional[Path] = typer.Option(None, "--data", "-d",
+                                        help="Dataset root (default: the one the results were scored on)."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="Folder with the official label files."),
+    metric: str = typer.Option("J-Mean", "--metric", help="Metric the plots and worst-object lists use."),
+    worst: int = typer.Option(6, "--worst", min=1, max=50, help="How many worst objects to show."),
+    entropy: bool = typer.Option(True, "--entropy/--no-entropy", help="Compute GT entropy curves (slower)."),
+) -> None:
+    from m3vos.analysis.report import breakdown_frame, write_report
+
+    both = not html and not md
+    rep = write_report(results, out, data=data, labels=labels, html_page=html or both, markdown=md or both,
+                       worst=worst, entropy=entropy, metric=metric)
+    from rich.table import Table
+
+    t = Table(title="summary", title_justify="left")
+    for c in rep.summary.columns:
+        t.add_column(str(c), justify="left" if c == "run" else "right")
+    for _, r in rep.summary.iterrows():
+        t.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in r))
+    console.print(t)
+    for name in ("group", "intra"):
+        if name in rep.breakdowns:
+            df = breakdown_frame(rep.breakdowns[name], metric)
+            bt = Table(title=f"{metric} per {name}", title_justify="left")
+            for c in df.columns:
+                bt.add_column(str(c), justify="left" if c == "value" else "right")
+            for _, r in df.iterrows():
+                bt.add_row(*("—" if v is None or v != v else (f"{v:.4f}" if isinstance(v, float) else str(v))
+                             for v in r))
+            console.print(bt)
+    for n in rep.notes:
+        err_console.print(f"note: {n}", markup=False)
+    console.print(f"report: {rep.out_dir}/ ({len(rep.files)} files: "
+                  f"{', '.join(p.name for p in rep.files)})")
+
+
+LEADERBOARD_HELP = """Rank results folders on the objects they all scored, and gate CI on it.
+
+Every entry is scored on the intersection of the scored objects (the table says how many each
+entry lost). 95% intervals come from a bootstrap over videos (fixed seed); differences to the best
+entry (or to --baseline) are paired, computed on the same resamples.
+
+CI gate: exit 1 when a --fail-under threshold is not met by an entry, or when the ranking metric
+drops more than --max-drop below --baseline; one line per failure on stderr. Exit 2 on bad input.
+--format md writes a table for a pull-request comment or $GITHUB_STEP_SUMMARY.
+
+Examples:
+
+  m3vos leaderboard runs/cutie runs/revos runs/static
+
+  m3vos leaderboard new/ --baseline main/results.json --max-drop 0.01 --format md >> $GITHUB_STEP_SUMMARY
+
+  m3vos leaderboard new/ --fail-under J-Mean=0.6 --fail-under J_cc-Mean=45%
+"""
+
+
+def leaderboard(
+    results: list[Path] = typer.Argument(..., help="Results folders (or results.json files) to rank."),
+    metric: str = typer.Option("J-Mean", "--metric", "-m", help="Ranking metric (an official CSV name)."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table, md, csv or json."),
+    fail_under: Optional[list[str]] = typer.Option(None, "--fail-under",
+                                                   help="METRIC=VALUE gate on every entry, repeatable "
+                                                        "(e.g. J-Mean=0.6 or J-Mean=60%)."),
+    baseline: Optional[Path] = typer.Option(None, "--baseline",
+                                            help="Baseline results (results.json or its folder): reference "
+                                                 "for differences and for --max-drop."),
+    max_drop: Optional[float] = typer.Option(None, "--max-drop", min=0.0,
+                                             help="Fail when METRIC is more than this below --baseline."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the rendered table to this file."),
+    n_boot: int = typer.Option(2000, "--n-boot", min=100, max=100000, help="Bootstrap resamples."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed (fixed: intervals are reproducible)."),
+) -> None:
+    from m3vos.analysis.gate import parse_thresholds
+    from m3vos.analysis.leaderboard import build_leaderboard, gate_failures
+    from m3vos.errors import BadInputError
+
+    thresholds = parse_thresholds(fail_under)
+    if max_drop is not None and baseline is None:
+        raise BadInputError("--max-drop needs --baseline", hint="pass --baseline OLD/results.json")
+    board = build_leaderboard(results, metric=metric, baseline=baseline, n_boot=n_boot, seed=seed)
+    failures = gate_failures(board, thresholds=thresholds, max_drop=max_drop)
+    rendered = board.render(fmt.value)
+    if fmt == OutputFormat.table:
+        console.print(rendered)
+        for n in board.notes:
+            err_console.print(f"note: {n}", markup=False)
+    else:
+        typer.echo(rendered, nl=False)
+    if out is not None:
+        from m3vos.utils.atomic import atomic_write_text
+
+        text = rendered if isinstance(rendered, str) else board.to_markdown()
+        atomic_write_text(out, text)
+    if failures:
+        for line in failures:
+            err_console.print(f"gate failed: {line}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add `breakdowns`, `entropy-report`, `report` and `leaderboard` to the root app."""
+    app.command("breakdowns", help=BREAKDOWNS_HELP)(breakdowns)
+    app.command("entropy-report", help=ENTROPY_HELP)(entropy_report)
+    app.command("report", help=REPORT_HELP, no_args_is_help=True)(report)
+    app.command("leaderboard", help=LEADERBOARD_HELP, no_args_is_help=True)(leaderboard)

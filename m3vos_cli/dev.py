@@ -1,9 +1,95 @@
-"""CLI commands: dev (placeholder until its issue lands)."""
+"""CLI commands: `m3vos dev ...`, tools for m3vos developers (parity replays)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import List, Optional
+
 import typer
+
+from m3vos_cli.common import console, err_console
+
+dev_app = typer.Typer(
+    name="dev",
+    help="Developer tools: replay official parity references with our models.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@dev_app.command("replay")
+def replay_cmd(
+    reference: Path = typer.Argument(
+        ..., help="Parity reference .npz (its .json, schema m3vos-parity-reference/1, beside it)."),
+    weights: Path = typer.Option(..., "--weights", "-w",
+                                 help="Checkpoint (state_dict) for the reference's model."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where to write our outputs (.npz)."),
+    variant: Optional[List[str]] = typer.Option(
+        None, "--variant", "-v", help="Replay only this variant (repeatable). Default: all."),
+    device: str = typer.Option("cpu", "--device", help="torch device: cpu, cuda, cuda:1 ..."),
+    check: bool = typer.Option(False, "--check",
+                               help="Exit 1 unless every variant passes the parity criterion."),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+) -> None:
+    """Run our model exactly as a parity reference describes and compare with it.
+
+    Every step of every variant is replayed with the reference's effective settings, inputs
+    and step order, and written to OUT in the reference's npz layout (`<variant>/step_kind`,
+    `step_frame`, `step_prob_u16`, `step_channels`, `step_mask`, `final_step`, `final_mask`).
+    When the reference holds the official outputs, the table gives the worst probability
+    difference and the argmax mismatches (pass: <= 1e-3, no mismatch where the reference's
+    top-2 margin exceeds 1e-3).
+
+    Example:
+
+        m3vos dev replay ../shared/fixtures/parity/cutie_small_reference.npz \\
+            --weights w_small.pth --out ours.npz --check
+    """
+    from m3vos.errors import GateFailedError
+    from m3vos.trackers.cutie.replay import replay
+    from m3vos.utils.progress import make_progress
+
+    with make_progress() as progress:
+        task = progress.add_task("replay", total=None, status="")
+
+        def on_variant(name: str) -> None:
+            progress.update(task, status=name)
+
+        result = replay(reference, weights, out, variants=variant or None, device=device,
+                        on_variant=on_variant)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        _render(result)
+    if check and (not result.comparisons or not result.passed):
+        failed = [c.name for c in result.comparisons if not c.passed]
+        why = (f"variants {', '.join(failed)} fail" if failed
+               else "the reference holds no outputs to compare")
+        raise GateFailedError(f"parity check failed: {why}", path=reference,
+                              hint="see the table above; compare the npz arrays step by step")
+
+
+def _render(result) -> None:
+    from rich.table import Table
+
+    if not result.comparisons:
+        console.print(f"wrote {result.out} ({len(result.variants)} variants; the reference holds "
+                      "no outputs to compare)")
+        return
+    table = Table(title=f"parity of {result.model}")
+    for col in ("variant", "steps", "same steps", "max |dp|", "worst step",
+                "argmax diff (margin>1e-3)", "argmax diff (all)", "pass"):
+        table.add_column(col)
+    for c in result.comparisons:
+        table.add_row(c.name, str(c.steps), "yes" if c.same_steps and c.same_channels else "NO",
+                      f"{c.max_abs_prob_diff:.2e}", str(c.worst_step),
+                      str(c.argmax_mismatch_pixels), str(c.argmax_mismatch_any),
+                      "yes" if c.passed else "NO")
+    console.print(table)
+    err_console.print(f"wrote {result.out}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.add_typer(dev_app, name="dev")

@@ -1,0 +1,125 @@
+"""The scoring engine: one task per video over a process pool, results assembled in set order.
+
+Each worker decodes a video's PNGs once and computes every per-frame measure from the same
+arrays (`m3vos.metrics.video`); statistics and means are computed afterwards in the parent,
+from the per-frame values, so the numbers do not depend on the number of workers or on the
+order in which videos finish.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterable, Protocol, Sequence
+
+from m3vos.errors import BadInputError
+from m3vos.metrics.protocols import ScoreOptions
+from m3vos.metrics.results import ScoreResult
+from m3vos.metrics.video import VideoScore, VideoTask, is_junk, score_video
+
+
+class _VideoLike(Protocol):
+    mask_paths: list[Path]
+
+
+class DatasetLike(Protocol):
+    """What the engine needs from a dataset (`m3vos.data.dataset.Dataset` has it)."""
+
+    video_names: list[str]
+
+    def video(self, name: str) -> Any: ...
+
+    def identity(self) -> dict[str, Any]: ...
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def select_videos(dataset: DatasetLike, videos: Sequence[str] | None) -> list[str]:
+    """The set's videos in set order, restricted to `videos` (order of `videos` does not matter)."""
+    names = list(dataset.video_names)
+    if not videos:
+        return names
+    wanted = {v.strip() for v in videos if v.strip()}
+    unknown = sorted(wanted - set(names))
+    if unknown:
+        shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+        raise BadInputError(f"video(s) {', '.join(unknown)} are not in the set ({len(names)} videos: {shown})",
+                            hint="check the names against the split file (--set) or drop --videos")
+    return [n for n in names if n in wanted]
+
+
+def _check_prediction_root(preds: Path, names: list[str], options: ScoreOptions) -> list[str]:
+    if not preds.exists():
+        raise BadInputError("prediction folder does not exist", path=preds,
+                            hint="pass the folder that holds one <video>/ folder of PNG masks per video")
+    if not preds.is_dir():
+        raise BadInputError("predictions must be a folder, not a file", path=preds,
+                            hint="pass the folder that holds one <video>/ folder of PNG masks per video")
+    present = {e.name for e in os.scandir(preds) if e.is_dir() and not is_junk(e.name)}
+    if not present & set(names) and options.missing != "empty":
+        found = ", ".join(sorted(present)[:8]) or "no video folders"
+        raise BadInputError(f"no prediction folder matches any of the {len(names)} videos of the set "
+                            f"(found: {found}; expected e.g. {names[0]}/)", path=preds,
+                            hint="point at the folder holding <video>/<frame>.png, or pass --data for the "
+                                 "dataset these predictions belong to")
+    return []
+
+
+def _frame_stems(video: Any) -> frozenset[str]:
+    paths = getattr(video, "frame_paths", None) or []
+    return frozenset(Path(p).stem for p in paths)
+
+
+def score_predictions(preds: str | os.PathLike[str], dataset: DatasetLike, *, protocol: str = "m3vos",
+                      videos: Sequence[str] | None = None, workers: int | None = None,
+                      jcc: str = "hungarian", void_aware: bool = False, compat_decay: bool = False,
+                      missing: str = "error", strict: bool = False,
+                      on_video_done: Callable[[str], None] | None = None) -> ScoreResult:
+    """Score a folder of `<video>/<frame>.png` predictions against `dataset`.
+
+    `protocol` is `m3vos` (official M3-VOS evaluator rules plus F/J&F as an extension) or
+    `davis` (davis2017-evaluation). A user mistake raises `BadInputError` naming the file.
+    """
+    options = ScoreOptions(protocol=protocol, jcc=jcc, void_aware=void_aware, compat_decay=compat_decay,
+                           missing=missing, strict=strict)
+    preds = Path(preds)
+    names = select_videos(dataset, videos)
+    warnings = _check_prediction_root(preds, names, options)
+    tasks = []
+    for name in names:
+        video = dataset.video(name)
+        tasks.append(VideoTask(name=name, gt_paths=tuple(video.mask_paths), pred_dir=preds / name,
+                               options=options, frame_stems=_frame_stems(video)))
+    scores = {s.name: s for s in _run(tasks, workers or default_workers(), on_video_done)}
+    ordered = [scores[n] for n in names]
+    for s in ordered:
+        warnings.extend(s.warnings)
+    identity = dataset.identity() if hasattr(dataset, "identity") else {}
+    return ScoreResult(options=options, dataset=identity, videos=ordered, warnings=warnings,
+                       predictions=str(preds.resolve()))
+
+
+def _run(tasks: list[VideoTask], workers: int, on_done: Callable[[str], None] | None) -> Iterable[VideoScore]:
+    # Longest videos first: the pool's wall time is bounded by the last long video to start.
+    order = sorted(tasks, key=lambda t: -len(t.gt_paths))
+    workers = max(1, min(workers, len(order)))
+    if workers == 1:
+        for task in order:
+            score = score_video(task)
+            if on_done:
+                on_done(task.name)
+            yield score
+        return
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    with mp.get_context(method).Pool(workers) as pool:
+        for score in pool.imap_unordered(score_video, order, chunksize=1):
+            if on_done:
+                on_done(score.name)
+            yield score

@@ -1,0 +1,195 @@
+"""The results document (`results.json`, schema `m3vos-results/1`) and the official CSVs.
+
+Statistics are computed here from the per-frame values the workers return. Means over objects
+use `math.fsum`, so they are exactly the same whatever the order of the videos.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from m3vos.metrics import statistics as stats
+from m3vos.metrics.protocols import EXTENSION_METRICS, OFFICIAL_METRICS, ScoreOptions, metric_names
+from m3vos.metrics.video import VideoScore
+
+SCHEMA = "m3vos-results/1"
+RESULTS_JSON = "results.json"
+#: Every file a scoring run writes into its results folder (`{set}` is the split name).
+CSV_GLOBAL = "global_results-{set}.csv"
+CSV_PER_OBJECT = "per-sequence_results-{set}.csv"
+
+
+def object_metrics(vs: VideoScore, row: int, options: ScoreOptions) -> dict[str, float]:
+    """Every statistic of one object, by official metric name."""
+    j, f = vs.J[row], vs.F[row]
+    out = stats.summary("J", j, compat_decay=options.compat_decay)
+    if options.protocol == "m3vos":
+        out.update(stats.summary("J_last", stats.last_part(j), compat_decay=options.compat_decay))
+        out["J_cc-Mean"] = stats.mean(vs.J_cc[row]) if vs.J_cc is not None else math.nan
+    out.update(stats.summary("F", f, compat_decay=options.compat_decay))
+    out["J&F-Mean"] = (out["J-Mean"] + out["F-Mean"]) / 2
+    return {name: out[name] for name in metric_names(options.protocol)}
+
+
+def _fmean(values: list[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return math.fsum(finite) / len(finite) if finite else math.nan
+
+
+def _clean(v: Any) -> Any:
+    """NaN is not JSON: write null."""
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
+@dataclass
+class ScoreResult:
+    options: ScoreOptions
+    dataset: dict[str, Any]
+    videos: list[VideoScore]
+    warnings: list[str] = field(default_factory=list)
+    predictions: str | None = None
+    breakdowns: dict[str, Any] | None = None
+
+    @property
+    def protocol(self) -> str:
+        return self.options.protocol
+
+    @property
+    def metrics(self) -> list[str]:
+        return metric_names(self.protocol)
+
+    @cached_property
+    def per_object(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for vs in self.videos:
+            for row, k in enumerate(vs.object_ids):
+                entry: dict[str, Any] = {"video": vs.name, "object_id": k, "n_frames": len(vs.frames)}
+                entry.update(object_metrics(vs, row, self.options))
+                out[f"{vs.name}_{k}"] = entry
+        return out
+
+    @cached_property
+    def global_metrics(self) -> dict[str, float]:
+        objs = list(self.per_object.values())
+        g = {m: _fmean([o[m] for o in objs]) for m in self.metrics}
+        # davis2017: J&F-Mean is the mean of the two global means.
+        g["J&F-Mean"] = (g["J-Mean"] + g["F-Mean"]) / 2
+        return g
+
+    @cached_property
+    def per_sequence(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for vs in self.videos:
+            objs = [self.per_object[f"{vs.name}_{k}"] for k in vs.object_ids]
+            row: dict[str, Any] = {"n_objects": len(objs), "n_frames": len(vs.frames)}
+            row.update({m: _fmean([o[m] for o in objs]) for m in self.metrics})
+            out[vs.name] = row
+        return out
+
+    def per_frame(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for vs in self.videos:
+            for row, k in enumerate(vs.object_ids):
+                entry: dict[str, Any] = {"frames": list(vs.frames), "J": vs.J[row].tolist(),
+                                         "F": vs.F[row].tolist()}
+                if vs.J_cc is not None:
+                    entry["J_cc"] = vs.J_cc[row].tolist()
+                out[f"{vs.name}_{k}"] = entry
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `results.json` document."""
+        from m3vos import __version__
+
+        doc: dict[str, Any] = {
+            "schema": SCHEMA,
+            "protocol": self.protocol,
+            "options": self.options.to_dict(),
+            "m3vos_version": __version__,
+            "dataset": self.dataset,
+            "predictions": self.predictions,
+            "metrics": {"official": OFFICIAL_METRICS[self.protocol],
+                        "extension": EXTENSION_METRICS[self.protocol],
+                        "units": "fractions in [0, 1]"},
+            "n_videos": len(self.videos),
+            "n_objects": len(self.per_object),
+            "global": {k: _clean(v) for k, v in self.global_metrics.items()},
+            "per_object": {k: {m: _clean(v) for m, v in o.items()} for k, o in self.per_object.items()},
+            "per_sequence": {k: {m: _clean(v) for m, v in o.items()} for k, o in self.per_sequence.items()},
+            "per_frame": self.per_frame(),
+            "warnings": list(self.warnings),
+        }
+        if self.breakdowns is not None:
+            doc["breakdowns"] = self.breakdowns
+        return doc
+
+    # -- CSVs ------------------------------------------------------------------------------
+    def global_csv(self) -> str:
+        return _csv(self.metrics, [[self.global_metrics[m] for m in self.metrics]])
+
+    def per_object_csv(self) -> str:
+        rows = [[key] + [o[m] for m in self.metrics] for key, o in self.per_object.items()]
+        return _csv(["Sequence"] + self.metrics, rows)
+
+
+def _csv(header: list[str], rows: list[list[Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for row in rows:
+        w.writerow([f"{v:.6f}" if isinstance(v, float) else v for v in row])
+    return buf.getvalue()
+
+
+def result_files(out_dir: Path, split: str) -> list[Path]:
+    return [out_dir / RESULTS_JSON, out_dir / CSV_GLOBAL.format(set=split),
+            out_dir / CSV_PER_OBJECT.format(set=split)]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def clear_results(out_dir: str | os.PathLike[str], split: str) -> None:
+    """Remove the results of an earlier run, so a failing run never leaves stale numbers."""
+    for path in result_files(Path(out_dir), split):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def write_results(result: ScoreResult, out_dir: str | os.PathLike[str], split: str) -> list[Path]:
+    """Write results.json and the two CSVs: all to temporary names first, then renamed."""
+    import json
+
+    from m3vos.utils.atomic import atomic_path
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, global_path, object_path = result_files(out_dir, split)
+    contents = {  # renamed in reverse order: results.json (what marks a results folder) last
+        json_path: json.dumps(result.to_dict(), indent=1, allow_nan=False) + "\n",
+        global_path: result.global_csv(),
+        object_path: result.per_object_csv(),
+    }
+    # Nest the atomic renames: nothing is renamed until every file is fully written.
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        for path, text in contents.items():
+            tmp = stack.enter_context(atomic_path(path))
+            tmp.write_text(text, encoding="utf-8")
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are for sharing
+    return list(contents)

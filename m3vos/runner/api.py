@@ -1,0 +1,313 @@
+"""`run()`: one tracker over a dataset into a resumable output folder.
+
+Everything the user could get wrong is checked before the first video starts (model, weights,
+devices, dataset, output folder), so a bad command fails in a second with one line, not after an
+hour on a cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import platform
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from m3vos import __version__
+from m3vos.errors import BadInputError, M3vosError
+from m3vos.runner.job import Job, TrackerArgs
+from m3vos.runner.options import check_cuda, parse_gpus, parse_shard, resolve_device
+from m3vos.runner.schedule import longest_first, shard as shard_names
+from m3vos.runner.store import RUN_SCHEMA, RunStore
+from m3vos.trackers.base import Tracker
+
+
+class RunInterrupted(M3vosError):
+    """Ctrl-C / SIGTERM: finished videos are kept, the current ones are discarded."""
+
+    exit_code = 130
+
+
+@dataclass
+class RunSummary:
+    out: Path
+    model: str
+    selected: int = 0
+    skipped: list[str] = field(default_factory=list)
+    done: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    @property
+    def frames(self) -> int:
+        return sum(r.get("frames", 0) for r in self.done)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out": str(self.out), "model": self.model, "selected": self.selected,
+                "skipped": self.skipped, "done": [r["video"] for r in self.done],
+                "failed": [{"video": r.get("video"), "error": r.get("error")} for r in self.failed],
+                "frames": self.frames, "wall_seconds": round(self.wall_seconds, 3)}
+
+
+def resolve_weights(cls: type[Tracker], model: str, weights: str | Path | None) -> Path | None:
+    """The checkpoint a tracker will load: `--weights`, else its entry in the weights table."""
+    if weights is not None:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise BadInputError("weights file not found", path=path, hint="pass an existing checkpoint to --weights")
+        return path.resolve()
+    wname = getattr(cls, "weights_name", None)
+    if not wname:
+        if cls.capabilities.needs_weights:
+            raise BadInputError(f"model '{model}' needs a checkpoint", hint="pass --weights PATH")
+        return None
+    try:
+        from m3vos.trackers.weights import weights_path
+    except ImportError:
+        raise BadInputError(f"model '{model}' needs weights '{wname}' but the weights table is not available",
+                            hint="pass --weights PATH") from None
+    path = Path(weights_path(wname))
+    if not path.is_file():
+        raise BadInputError(f"weights '{wname}' for model '{model}' are not downloaded", path=path,
+                            hint=f"m3vos weights download {wname} (or pass --weights PATH)")
+    return path
+
+
+def _select(dataset: Any, videos: list[str] | None) -> list[str]:
+    if not videos:
+        return list(dataset.video_names)
+    missing = [v for v in videos if v not in dataset]
+    if missing:
+        raise BadInputError(f"--videos: {', '.join(missing[:5])} not in split {dataset.split!r} of {dataset.root}",
+                            hint="run `m3vos data info` to list the videos")
+    return list(dict.fromkeys(videos))
+
+
+def _expected_stems(video: Any) -> list[str] | None:
+    try:
+        stems = [p.stem for p in video.frame_paths]
+        return stems[stems.index(video.mask_paths[0].stem):]
+    except (M3vosError, ValueError, IndexError, OSError):
+        return None
+
+
+def _environment(devices: list[str]) -> dict[str, Any]:
+    import cv2
+    import numpy as np
+
+    env: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform(),
+                           "numpy": np.__version__, "opencv": cv2.__version__, "devices": devices}
+    if "torch" in sys.modules:
+        import torch
+
+        env["torch"] = torch.__version__
+        env["cuda"] = torch.version.cuda
+        env["cuda_available"] = bool(torch.cuda.is_available())
+        if torch.cuda.is_available():
+            env["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return env
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Schedulers stop jobs with SIGTERM: treat it like Ctrl-C so temp folders are removed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def run(model: str, out: str | Path, *, data: str | Path | None = None, split: str = "val",
+        videos: list[str] | None = None, device: str = "auto", amp: bool = False,
+        weights: str | Path | None = None, config: dict[str, Any] | None = None, workers: int = 1,
+        gpus: str | list[str] | None = None, executor: str = "local", address: str | None = None,
+        shard: str | tuple[int, int] | None = None, force: bool = False, late_objects: bool = False,
+        seed: int = 0, progress: bool | None = None) -> RunSummary:
+    """Run `model` over the dataset into `out`; finished videos are skipped, failed ones recorded."""
+    from m3vos.data.dataset import open_dataset
+    from m3vos.trackers.registry import find_spec, get_tracker
+
+    t_start = time.perf_counter()
+    config = dict(config or {})
+    cls = get_tracker(model)
+    spec = find_spec(model)
+    if executor not in ("local", "ray"):
+        raise BadInputError(f"unknown --executor {executor!r}", hint="use local or ray")
+    if workers < 1:
+        raise BadInputError(f"--workers must be >= 1, got {workers}")
+    shard_ix = parse_shard(shard) if isinstance(shard, str) or shard is None else shard
+    gpu_list = parse_gpus(",".join(gpus) if isinstance(gpus, list) else gpus)
+    if gpu_list:
+        if executor == "local":
+            check_cuda(gpu_list)
+        devices = gpu_list
+    else:
+        dev = resolve_device(device, needs_torch=cls.capabilities.needs_torch) if executor == "local" \
+            else (device if device != "auto" else "cpu")
+        devices = [dev] * workers
+    weights_file = resolve_weights(cls, model, weights)
+
+    dataset = open_dataset(data, split=split)
+    if dataset.images_dir is None:
+        raise BadInputError("the dataset has no frames (no JPEGImages folder) to run a tracker on",
+                            path=dataset.root, hint="download the full dataset, not only the annotations")
+    names = _select(dataset, videos)
+    frames = {n: len(dataset.video(n).frame_paths) for n in names}
+    if shard_ix is not None:
+        names = shard_names(names, frames, *shard_ix)
+    names = longest_first(names, frames)
+
+    from m3vos.utils.atomic import sha256_file
+
+    weights_sha = sha256_file(weights_file) if weights_file is not None else None
+    ident = dataset.identity()
+    identity = {
+        "tracker": model,
+        "tracker_class": f"{cls.__module__}:{cls.__qualname__}",
+        "tracker_version": str(getattr(cls, "version", "1")),
+        "config": config,
+        "weights_sha256": weights_sha,
+        "amp": amp,
+        "input_short_side": getattr(cls, "input_short_side", None),
+        "late_objects": late_objects,
+        "seed": seed,
+        "dataset": {"root": ident.get("root"), "split": ident.get("split"), "layout": ident.get("layout")},
+    }
+    store = RunStore(out)
+    store.check_compatible(identity, force=force)
+    if force:
+        store.reset()
+    todo = [n for n in names if not store.is_done(n, _expected_stems(dataset.video(n)))]
+    summary = RunSummary(out=Path(out), model=model, selected=len(names),
+                         skipped=[n for n in names if n not in set(todo)])
+    # Build the tracker once here for serial runs (and to fail fast on bad config/weights).
+    tracker: Tracker | None = None
+    targs = TrackerArgs(model=model, weights=str(weights_file) if weights_file else None, config=config, amp=amp)
+    t_load = time.perf_counter()
+    if todo and executor == "local" and len(devices) == 1:
+        tracker = targs.build(devices[0])
+    load_seconds = time.perf_counter() - t_load
+    if cls.capabilities.needs_torch and "torch" not in sys.modules:
+        with contextlib.suppress(ImportError):
+            import torch  # noqa: F401  (for the environment record only)
+
+    doc: dict[str, Any] = {
+        "schema": RUN_SCHEMA,
+        "identity": identity,
+        "tracker": {"name": model, "class": identity["tracker_class"], "version": identity["tracker_version"],
+                    "source": spec.source, "capabilities": cls.capabilities.flags()},
+        "config": config,
+        "weights": {"path": str(weights_file), "sha256": weights_sha} if weights_file else None,
+        "dataset": ident,
+        "m3vos_version": __version__,
+        "environment": _environment(devices),
+        "executor": {"kind": executor, "devices": devices, "address": address,
+                     "shard": f"{shard_ix[0]}/{shard_ix[1]}" if shard_ix else None},
+        "status": "running",
+        "started": _now(),
+    }
+    store.out.mkdir(parents=True, exist_ok=True)
+    store.write_run(doc)
+
+    job = Job(tracker=targs, data_root=str(dataset.root), split=split, out=str(store.out),
+              late_objects=late_objects, seed=seed)
+    from m3vos.utils.progress import make_progress
+
+    status = "complete"
+    with make_progress(enabled=progress) as bar, _sigterm_as_interrupt():
+        vid_task = bar.add_task("videos", total=len(todo), status="")
+        frm_task = bar.add_task("frames", total=sum(frames[n] for n in todo), status="")
+        t_track = time.perf_counter()
+        done_frames = [0]
+
+        def on_event(kind: str, name: str, payload: Any) -> None:
+            if kind == "frames":
+                done_frames[0] += payload
+                elapsed = max(time.perf_counter() - t_track, 1e-6)
+                bar.update(frm_task, advance=payload, status=f"{done_frames[0] / elapsed:.1f} frames/s")
+            elif kind == "start":
+                bar.update(vid_task, status=name)
+            elif kind == "done":
+                summary.done.append(payload)
+                bar.update(vid_task, advance=1)
+            elif kind == "failed":
+                summary.failed.append(payload)
+                bar.update(vid_task, advance=1)
+
+        try:
+            if not todo:
+                pass
+            elif executor == "ray":
+                from m3vos.runner.ray_executor import run_ray
+
+                run_ray(job, todo, devices, on_event, address=address)
+            elif len(devices) == 1:
+                from m3vos.runner.local import run_serial
+
+                run_serial(job, todo, devices[0], on_event, tracker=tracker)
+            else:
+                from m3vos.runner.local import run_pool
+
+                run_pool(job, todo, devices, on_event)
+        except KeyboardInterrupt:
+            status = "interrupted"
+        finally:
+            if tracker is not None:
+                with contextlib.suppress(Exception):
+                    tracker.close()
+            summary.wall_seconds = time.perf_counter() - t_start
+            _finish_run_doc(store, doc, summary, status, load_seconds, names)
+    if status == "interrupted":
+        raise RunInterrupted(f"interrupted: {len(summary.done)} video(s) finished this time, "
+                             f"{len(todo) - len(summary.done) - len(summary.failed)} left",
+                             hint="rerun the same command to resume")
+    return summary
+
+
+def _finish_run_doc(store: RunStore, doc: dict[str, Any], summary: RunSummary, status: str,
+                    load_seconds: float, names: list[str]) -> None:
+    records = {r["video"]: r for r in store.done_records()}
+    selected = [records[n] for n in names if n in records]
+    frames = sum(r.get("frames", 0) for r in selected)
+    seconds = sum(r.get("seconds", 0.0) for r in selected)
+    failed = store.failed_names()
+    if status == "complete" and summary.failed:
+        status = "failed"
+    doc.update({
+        "status": status,
+        "finished": _now(),
+        "timings": {
+            "wall_seconds": round(summary.wall_seconds, 3),
+            "model_load_seconds": round(load_seconds, 3),
+            "this_invocation": {"videos": len(summary.done), "frames": summary.frames,
+                                "skipped": len(summary.skipped), "failed": len(summary.failed)},
+            "all_videos": {"videos": len(records), "frames": sum(r.get("frames", 0) for r in records.values()),
+                           "tracking_seconds": round(sum(r.get("seconds", 0.0) for r in records.values()), 3)},
+            "selected": {"videos": len(names), "done": len(selected), "frames": frames,
+                         "tracking_seconds": round(seconds, 3),
+                         "fps": round(frames / seconds, 3) if seconds > 0 else None},
+        },
+        "failed": failed,
+    })
+    store.write_run(doc)

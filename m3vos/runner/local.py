@@ -1,0 +1,117 @@
+"""Local executors: in this process, or one worker process per device pulling from a queue.
+
+The pool follows DeAOT's multi-GPU eval (workers pull video names from a shared queue, so long
+and short videos balance themselves) but each video is still written atomically and recorded,
+so a pool run resumes like a serial one.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import signal
+from typing import Any
+
+from m3vos.errors import M3vosError
+from m3vos.runner.job import EventFn, Job, VideoWorker
+from m3vos.runner.process import failure_record
+from m3vos.trackers.base import Tracker
+
+
+def run_serial(job: Job, names: list[str], device: str, on_event: EventFn,
+               tracker: Tracker | None = None) -> None:
+    worker = VideoWorker(job, device, tracker)
+    try:
+        for name in names:
+            on_event("start", name, device)
+            kind, rec = worker.run(name, progress=lambda n, _name=name: on_event("frames", _name, n))
+            on_event(kind, name, rec)
+    finally:
+        worker.close()
+
+
+def _worker_main(job: Job, device: str, wid: int, tasks: Any, results: Any) -> None:
+    try:
+        worker = VideoWorker(job, device)
+    except KeyboardInterrupt:
+        return
+    except BaseException as exc:  # setup failure: the main process aborts the run
+        results.put(("fatal", "", failure_record("", exc), wid))
+        return
+    try:
+        while True:
+            name = tasks.get()
+            if name is None:
+                break
+            results.put(("start", name, device, wid))
+            kind, rec = worker.run(name, progress=lambda n, _name=name: results.put(("frames", _name, n, wid)))
+            results.put((kind, name, rec, wid))
+    except KeyboardInterrupt:
+        pass  # the temp folder is already gone (atomic_dir); the main process reports
+    finally:
+        worker.close()
+
+
+def run_pool(job: Job, names: list[str], devices: list[str], on_event: EventFn,
+             *, poll: float = 0.2) -> None:
+    """One spawned process per entry of `devices` (e.g. cuda:0, cuda:1), fed from one queue."""
+    ctx = mp.get_context("spawn")  # fork + CUDA/OpenCV threads is unsafe
+    tasks, results = ctx.Queue(), ctx.Queue()
+    for name in names:
+        tasks.put(name)
+    for _ in devices:
+        tasks.put(None)
+    procs = [ctx.Process(target=_worker_main, args=(job, dev, wid, tasks, results), daemon=True,
+                         name=f"m3vos-worker-{wid}") for wid, dev in enumerate(devices)]
+    for p in procs:
+        p.start()
+    pending = set(names)
+    inflight: dict[int, str] = {}  # worker index -> video it is running
+    try:
+        while pending:
+            try:
+                kind, name, payload, wid = results.get(timeout=poll)
+            except queue.Empty:
+                # Nothing arrived for a while: every message a dead worker sent has been read.
+                for wid, p in enumerate(procs):
+                    if not p.is_alive() and wid in inflight:
+                        name = inflight.pop(wid)
+                        if name in pending:
+                            pending.discard(name)
+                            on_event("failed", name, {"video": name, "error":
+                                                      f"worker process died (exit code {p.exitcode})"})
+                if pending and not any(p.is_alive() for p in procs):
+                    for name in sorted(pending):
+                        on_event("failed", name, {"video": name, "error": "no worker process left to run it"})
+                    pending.clear()
+                continue
+            if kind == "fatal":
+                raise M3vosError(f"a worker could not start: {payload['error']}")
+            if kind == "start":
+                inflight[wid] = name
+            elif kind in ("done", "failed"):
+                inflight.pop(wid, None)
+                pending.discard(name)
+            on_event(kind, name, payload)
+    except BaseException:
+        _stop(procs)
+        raise
+    for p in procs:
+        p.join(timeout=10)
+    _stop(procs)
+
+
+def _stop(procs: list[Any]) -> None:
+    """Ask workers to stop (SIGINT lets them remove their temp folder), then insist."""
+    for p in procs:
+        if p.is_alive() and p.pid is not None:
+            try:
+                os.kill(p.pid, signal.SIGINT)
+            except OSError:
+                pass
+    for p in procs:
+        p.join(timeout=5)
+        if p.is_alive():
+            p.terminate()
+            p.join(timeout=5)

@@ -1,0 +1,317 @@
+"""Strict, safe checkpoint loading for Cutie and ReVOS.
+
+- Files are read with `torch.load(..., weights_only=True)`: a file that needs pickled code
+  is refused, never executed.
+- A bare state_dict (the released files) or a training wrapper holding it (under `weights`,
+  `network`, `state_dict` or `model`) is accepted; a uniform DDP `module.` prefix is removed.
+- Loading is strict: a missing or unexpected key or a wrong shape is a one-line
+  `BadInputError` naming the key(s) and the file. Nothing is padded or left random (the
+  official loader widens single-object weights with random values and ignores missing keys).
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from m3vos.errors import BadInputError
+
+#: Where a training checkpoint keeps the model weights.
+WRAPPER_KEYS = ("weights", "network", "state_dict", "model")
+
+#: Model kinds `build_model` knows.
+MODEL_KINDS = ("cutie-small", "cutie-base", "revos")
+
+_SHOW_KEYS = 20
+
+
+def build_model(kind: str, *, device: str | torch.device | None = None) -> nn.Module:
+    """An un-loaded network (random init, eval mode) for `cutie-small`, `cutie-base` or
+    `revos` (ReVOS = Cutie-base + the readout fuser; imported lazily), built on `device`."""
+    if device is not None:
+        with torch.device(device):
+            return build_model(kind)
+    if kind in ("cutie-small", "cutie-base"):
+        from m3vos.trackers.cutie.config import CutieModelConfig
+        from m3vos.trackers.cutie.network import CutieNetwork
+
+        return CutieNetwork(CutieModelConfig.named(kind))
+    if kind == "revos":
+        try:
+            from m3vos.trackers.revos.network import ReVOSNetwork
+        except ImportError as exc:
+            raise BadInputError(f"the ReVOS network is not available ({exc})",
+                                hint="update m3vos") from None
+        return ReVOSNetwork()
+    raise BadInputError(f"unknown model '{kind}'", hint=f"use one of {', '.join(MODEL_KINDS)}")
+
+
+def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a checkpoint file safely and return its flat state_dict (name -> tensor)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError("checkpoint file not found", path=path,
+                            hint="give the path of a .pth file, or run `m3vos weights download`")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        code = re.search(r"GLOBAL\s+([\w.]+)", str(exc))
+        if code:
+            raise BadInputError(
+                f"refusing to load: the file contains pickled Python code or objects "
+                f"({code.group(1)}), not only tensors", path=path,
+                hint="use an official checkpoint, or re-save it as a plain state_dict of "
+                     "tensors from a trusted copy") from None
+        raise BadInputError(f"not a readable PyTorch checkpoint ({_unpickling_detail(exc)})",
+                            path=path, hint="the file is corrupt or not a checkpoint (an HTML "
+                                            "error page?): re-download it") from None
+    except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        raise BadInputError(f"not a readable PyTorch checkpoint ({_short(str(exc))})", path=path,
+                            hint="the file is corrupt or truncated: re-download it") from None
+    return extract_state_dict(obj, path)
+
+
+def extract_state_dict(obj: object, path: str | Path | None = None) -> dict[str, torch.Tensor]:
+    """The state_dict inside a loaded checkpoint object (bare, or wrapped by training)."""
+    if isinstance(obj, Mapping) and not _is_state_dict(obj):
+        for key in WRAPPER_KEYS:
+            inner = obj.get(key)
+            if isinstance(inner, Mapping) and _is_state_dict(inner):
+                obj = inner
+                break
+    if not isinstance(obj, Mapping) or not obj or not _is_state_dict(obj):
+        found = (f"a {type(obj).__name__}" if not isinstance(obj, Mapping)
+                 else f"a dict with keys {_list(list(obj))}")
+        raise BadInputError(f"no model state_dict in the checkpoint (found {found})", path=path,
+                            hint="give a Cutie/ReVOS weights file (a state_dict of tensors)")
+    state = {str(k): v for k, v in obj.items()}
+    if all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+@dataclass
+class LoadReport:
+    """How a state_dict matches a model."""
+
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    shape_mismatch: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(
+        default_factory=list)  # (key, expected, found)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.shape_mismatch)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"ok": self.ok, "missing": self.missing, "unexpected": self.unexpected,
+                "shape_mismatch": [{"key": k, "expected": list(e), "found": list(f)}
+                                   for k, e, f in self.shape_mismatch]}
+
+    def message(self) -> str:
+        """One line describing every problem (the keys are named)."""
+        parts = []
+        if self.missing:
+            parts.append(f"{len(self.missing)} missing key(s): {_list(self.missing)}")
+        if self.unexpected:
+            parts.append(f"{len(self.unexpected)} unexpected key(s): {_list(self.unexpected)}")
+        if self.shape_mismatch:
+            shown = ", ".join(f"{k} expected {list(e)} found {list(f)}"
+                              for k, e, f in self.shape_mismatch[:_SHOW_KEYS])
+            more = len(self.shape_mismatch) - _SHOW_KEYS
+            parts.append(f"{len(self.shape_mismatch)} shape mismatch(es): {shown}"
+                         + (f" ... and {more} more" if more > 0 else ""))
+        return "; ".join(parts)
+
+
+def compare_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor]) -> LoadReport:
+    """Compare a state_dict with a model's: missing, unexpected and wrong-shape keys."""
+    expected = model.state_dict()
+    report = LoadReport()
+    report.missing = [k for k in expected if k not in state]
+    report.unexpected = [k for k in state if k not in expected]
+    for k, v in expected.items():
+        if k in state:
+            got = state[k]
+            found = tuple(got.shape) if isinstance(got, torch.Tensor) else ("not a tensor",)
+            if found != tuple(v.shape):
+                report.shape_mismatch.append((k, tuple(v.shape), found))  # type: ignore[arg-type]
+    return report
+
+
+def load_state_dict_strict(model: nn.Module, state: Mapping[str, torch.Tensor], *,
+                           source: str | Path | None = None) -> None:
+    """Load with strict=True after checking; any mismatch is one `BadInputError` line."""
+    report = compare_state_dict(model, state)
+    if not report.ok:
+        raise BadInputError(f"checkpoint does not fit {_model_name(model)}: {report.message()}",
+                            path=source, hint=_hint(model, report))
+    model.load_state_dict(dict(state), strict=True)
+
+
+def load_model(kind: str, path: str | Path, *, device: str | torch.device = "cpu"
+               ) -> nn.Module:
+    """Build `kind`, load `path` strictly, put it on `device` in eval mode."""
+    state = read_checkpoint(path)
+    model = build_model(kind)
+    load_state_dict_strict(model, state, source=path)
+    return model.to(device).eval()
+
+
+@dataclass
+class TensorDiff:
+    key: str
+    max_abs: float
+    mean_abs: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {"key": self.key, "max_abs": self.max_abs, "mean_abs": self.mean_abs}
+
+
+@dataclass
+class StateDictDiff:
+    """Which tensors of two state_dicts differ, and by how much."""
+
+    compared: int = 0
+    differing: list[TensorDiff] = field(default_factory=list)
+    shape_differs: list[str] = field(default_factory=list)
+    only_in_first: list[str] = field(default_factory=list)
+    only_in_second: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"compared": self.compared, "differing": [d.to_dict() for d in self.differing],
+                "shape_differs": self.shape_differs, "only_in_first": self.only_in_first,
+                "only_in_second": self.only_in_second}
+
+
+def diff_state_dicts(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]
+                     ) -> StateDictDiff:
+    """Compare tensors present in both (exact equality; max/mean |a - b| when they differ)."""
+    out = StateDictDiff()
+    out.only_in_first = [k for k in a if k not in b]
+    out.only_in_second = [k for k in b if k not in a]
+    for k, ta in a.items():
+        if k not in b:
+            continue
+        tb = b[k]
+        if tuple(ta.shape) != tuple(tb.shape):
+            out.shape_differs.append(k)
+            continue
+        out.compared += 1
+        if torch.equal(ta, tb):
+            continue
+        d = (ta.double() - tb.double()).abs()
+        out.differing.append(TensorDiff(k, float(d.max()) if d.numel() else 0.0,
+                                        float(d.mean()) if d.numel() else 0.0))
+    return out
+
+
+FUSER_PREFIX = "readout_fuser."
+
+
+@dataclass
+class CheckReport:
+    """`m3vos weights check`: how a file loads into a model, optionally against another file."""
+
+    model: str
+    path: str
+    num_tensors: int
+    load: LoadReport
+    against: str | None = None
+    diff: StateDictDiff | None = None
+    #: revos vs a Cutie file: do all non-fuser tensors equal it (training froze them)?
+    non_fuser_equal: bool | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.load.ok
+
+    def to_dict(self) -> dict[str, object]:
+        return {"model": self.model, "path": self.path, "num_tensors": self.num_tensors,
+                "ok": self.ok, "load": self.load.to_dict(), "against": self.against,
+                "diff": self.diff.to_dict() if self.diff else None,
+                "non_fuser_equal": self.non_fuser_equal}
+
+
+def check_checkpoint(kind: str, path: str | Path, against: str | Path | None = None
+                     ) -> CheckReport:
+    """Strict-load report of `path` for model `kind`; with `against`, a tensor-by-tensor
+    comparison (for revos vs a Cutie-base file: whether every non-fuser tensor is equal)."""
+    state = read_checkpoint(path)
+    model = build_model(kind)
+    report = CheckReport(model=kind, path=str(path), num_tensors=len(state),
+                         load=compare_state_dict(model, state))
+    del model
+    if against is not None:
+        other = read_checkpoint(against)
+        report.against = str(against)
+        report.diff = diff_state_dicts(state, other)
+        if kind == "revos":
+            d = report.diff
+            non_fuser = [k for k in state if not k.startswith(FUSER_PREFIX)]
+            report.non_fuser_equal = (
+                all(k in other for k in non_fuser)
+                and not any(not x.key.startswith(FUSER_PREFIX) for x in d.differing)
+                and not any(not k.startswith(FUSER_PREFIX) for k in d.shape_differs))
+    return report
+
+
+def load_error(report: CheckReport) -> BadInputError:
+    """The one-line error for a report that does not load."""
+    return BadInputError(f"checkpoint does not fit {report.model}: {report.load.message()}",
+                         path=report.path, hint=_hint_for(report.load))
+
+
+def _model_name(model: nn.Module) -> str:
+    cfg = getattr(model, "cfg", None)
+    kind = getattr(cfg, "pixel_encoder_type", None)
+    name = type(model).__name__
+    return f"{name} ({kind})" if kind else name
+
+
+def _hint(model: nn.Module, report: LoadReport) -> str:
+    return _hint_for(report)
+
+
+def _hint_for(report: LoadReport) -> str:
+    if report.missing and all(k.startswith("readout_fuser.") for k in report.missing) \
+            and not report.unexpected and not report.shape_mismatch:
+        return ("this is a plain Cutie checkpoint without the ReVOS readout fuser; use the "
+                "ReVOS checkpoint (`m3vos weights download revos`)")
+    if any("pixel_encoder.layer3.5" in k for k in report.missing + report.unexpected):
+        return "the file is for the other Cutie size: use cutie-small vs cutie-base accordingly"
+    return "use the checkpoint made for this model (see `m3vos weights list`)"
+
+
+def _is_state_dict(obj: Mapping) -> bool:
+    return bool(obj) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                             for k, v in obj.items())
+
+
+def _list(keys: list[str]) -> str:
+    shown = ", ".join(keys[:_SHOW_KEYS])
+    more = len(keys) - _SHOW_KEYS
+    return shown + (f" ... and {more} more" if more > 0 else "")
+
+
+def _unpickling_detail(exc: BaseException) -> str:
+    """The informative line of torch's long weights_only error."""
+    skip = ("weights only load failed", "please file an issue", "check the documentation",
+            "re-running", "in pytorch 2.6")
+    for line in str(exc).splitlines():
+        text = line.strip().removeprefix("WeightsUnpickler error:").strip()
+        if text and not text.lower().startswith(skip):
+            return _short(text)
+    return type(exc).__name__
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -1,0 +1,98 @@
+"""The official Cutie eval I/O path (`cutie/eval_vos.py` + `VideoReader` + `ResultSaver`),
+in plain torch and Pillow (no torchvision).
+
+Scores on real data depend on these steps as much as on the network:
+
+1. frames are decoded with PIL `.convert("RGB")` and scaled to float [0, 1] (ToTensor);
+2. if the short side exceeds `size` (480), the frame is resized so the short side is `size` and
+   the long side int(size * long / short) (truncated): bilinear, align_corners False, WITH
+   antialiasing (torchvision `Resize(antialias=True)` on a float tensor);
+3. masks are resized on the PIL image with NEAREST to the same size;
+4. the object list is the sorted non-zero labels of the mask;
+5. the returned probabilities are resized back to the original size with bilinear
+   interpolation (align_corners False, no antialiasing), then argmax and temporary ids mapped
+   to object ids.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+
+def resized_shape(h: int, w: int, size: int) -> tuple[int, int]:
+    """(h, w) after the eval loader's resize (unchanged when size <= 0 or min side <= size)."""
+    if size <= 0 or min(h, w) <= size:
+        return h, w
+    if h <= w:
+        return size, int(size * w / h)
+    return int(size * h / w), size
+
+
+def needs_resize(h: int, w: int, size: int) -> bool:
+    return resized_shape(h, w, size) != (h, w)
+
+
+def image_to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """H x W x 3 uint8 RGB -> float32 [3, H, W] in [0, 1] (torchvision ToTensor)."""
+    t = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)  # a writable copy
+    return t.float().div(255)
+
+
+def resize_image(image: torch.Tensor, size: int) -> torch.Tensor:
+    """[3, H, W] float -> short side `size`, bilinear with antialiasing (torchvision Resize)."""
+    h, w = image.shape[-2:]
+    new = resized_shape(h, w, size)
+    if new == (h, w):
+        return image
+    return F.interpolate(image.unsqueeze(0), size=new, mode="bilinear", align_corners=False,
+                         antialias=True)[0]
+
+
+def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """H x W uint8 ids -> short side `size` with PIL NEAREST (the official mask resize)."""
+    h, w = mask.shape
+    new_h, new_w = resized_shape(h, w, size)
+    if (new_h, new_w) == (h, w):
+        return mask
+    return np.asarray(Image.fromarray(mask).resize((new_w, new_h), Image.NEAREST))
+
+
+def load_frame(path: str | Path, size: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Read a frame file as the official loader does: (tensor to feed, original (H, W))."""
+    with Image.open(path) as im:
+        rgb = np.asarray(im.convert("RGB"))
+    return resize_image(image_to_tensor(rgb), size), rgb.shape[:2]
+
+
+def load_mask(path: str | Path, size: int) -> np.ndarray:
+    """Read an index-mask PNG (kept as ids, not converted) and resize it with PIL NEAREST."""
+    with Image.open(path) as im:
+        mask = np.asarray(im)
+    return resize_mask(mask, size)
+
+
+def prob_to_original(prob: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """[C, h, w] probabilities -> [C, H, W]: bilinear, no antialiasing (ResultSaver)."""
+    if tuple(prob.shape[-2:]) == tuple(shape):
+        return prob
+    return F.interpolate(prob.unsqueeze(1), size=tuple(shape), mode="bilinear",
+                         align_corners=False)[:, 0]
+
+
+def prob_to_labels(prob: torch.Tensor, tmp_to_obj: dict[int, int],
+                   shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Probabilities (background first, temporary-id order) -> uint8 object-id map, resized
+    back to `shape` first when given."""
+    if shape is not None:
+        prob = prob_to_original(prob, shape)
+    idx = torch.argmax(prob, dim=0)
+    lut = torch.zeros(prob.shape[0], dtype=torch.uint8, device=idx.device)
+    for tmp, obj in tmp_to_obj.items():
+        if tmp < prob.shape[0]:
+            lut[tmp] = obj
+    return lut[idx].cpu().numpy()

@@ -1,0 +1,185 @@
+"""Known model checkpoints, where they are cached, and how to fetch them.
+
+The Cutie files come from the v1.0 GitHub release of hkchengrex/Cutie; the ReVOS checkpoint
+is a Google Drive file of the M3-VOS authors (fetched with the optional `gdown` package).
+Downloads reuse `m3vos.data.download.download_file` (resumable, digest-checked, atomic).
+
+`M3VOS_WEIGHTS_URL` replaces the base URL of every file (`<base>/<file name>`), e.g. to use
+a mirror or a local test server; `download_weights(name, url=...)` gives one file's URL.
+This module imports no torch.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from m3vos.errors import BadInputError
+
+CUTIE_RELEASE_URL = "https://github.com/hkchengrex/Cutie/releases/download/v1.0"
+BASE_URL_ENV = "M3VOS_WEIGHTS_URL"
+GDRIVE_URL = "https://drive.google.com/uc?id={id}"
+
+
+@dataclass(frozen=True)
+class KnownWeights:
+    """One downloadable checkpoint and the model (`build_model` kind) that loads it."""
+
+    name: str
+    model: str                      # cutie-small | cutie-base | revos
+    filename: str
+    description: str
+    url: str | None = None          # direct HTTP(S) URL (GitHub release)
+    gdrive_id: str | None = None    # Google Drive file id (needs gdown)
+    md5: str | None = None          # verified digest, checked after download
+    sha256: str | None = None
+    md5_unverified: str | None = None  # a third-party value, shown but not enforced
+
+    def source_url(self) -> str:
+        if self.url:
+            return self.url
+        return GDRIVE_URL.format(id=self.gdrive_id)
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["source_url"] = self.source_url()
+        return d
+
+
+def _release(name: str, model: str, description: str, **digests: str) -> KnownWeights:
+    return KnownWeights(name=name, model=model, filename=f"{name}.pth", description=description,
+                        url=f"{CUTIE_RELEASE_URL}/{name}.pth", **digests)
+
+
+#: Every checkpoint m3vos knows, by name.
+KNOWN_WEIGHTS: dict[str, KnownWeights] = {w.name: w for w in (
+    _release("cutie-small-mega", "cutie-small",
+             "Cutie-small trained with MEGA (the default small model)",
+             md5_unverified="6abf53b4058228babc3686274bc136cc"),
+    _release("cutie-base-mega", "cutie-base",
+             "Cutie-base trained with MEGA (the default base model; ReVOS starts from it)",
+             md5="a6071de6136982e396851903ab4c083a"),
+    _release("cutie-small-nomose", "cutie-small", "Cutie-small trained without MOSE"),
+    _release("cutie-base-nomose", "cutie-base", "Cutie-base trained without MOSE"),
+    _release("cutie-small-wmose", "cutie-small", "Cutie-small trained with MOSE"),
+    _release("cutie-base-wmose", "cutie-base", "Cutie-base trained with MOSE"),
+    KnownWeights(name="revos", model="revos", filename="mega_v4_main_training_72800.pth",
+                 description="ReVOS (Cutie-base + readout fuser), the M3-VOS authors' checkpoint",
+                 gdrive_id="1fItxsooXXO0VVODyxYKVFRdtZrp-HANR"),
+)}
+
+#: Short names: a model kind means its default checkpoint.
+ALIASES = {"cutie-small": "cutie-small-mega", "cutie-base": "cutie-base-mega",
+           "mega_v4_main_training_72800": "revos", "cutie-revos": "revos"}
+
+
+def get_known(name: str) -> KnownWeights:
+    """The table entry for `name` (or an alias such as `cutie-base`)."""
+    key = ALIASES.get(name, name)
+    if key not in KNOWN_WEIGHTS:
+        raise BadInputError(f"unknown weights '{name}'",
+                            hint=f"use one of {', '.join(KNOWN_WEIGHTS)} (`m3vos weights list`)")
+    return KNOWN_WEIGHTS[key]
+
+
+def weights_dir() -> Path:
+    """`<cache>/weights`, with the cache from `M3VOS_CACHE` or the user cache folder."""
+    from m3vos.data.config import cache_dir
+
+    return cache_dir() / "weights"
+
+
+def weights_path(name: str) -> Path:
+    """Where `name` is (or would be) cached; the file may not exist."""
+    return weights_dir() / get_known(name).filename
+
+
+def resolve_weights(name_or_path: str | os.PathLike[str]) -> Path:
+    """A path as given, or a known name's cached file (which must exist)."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".pth", ".pt", ".ckpt") or candidate.exists():
+        if not candidate.is_file():
+            raise BadInputError("weights file not found", path=candidate,
+                                hint="check the path, or give a known name (`m3vos weights list`)")
+        return candidate
+    path = weights_path(str(name_or_path))
+    if not path.is_file():
+        raise BadInputError(f"weights '{name_or_path}' are not downloaded yet", path=path,
+                            hint=f"run `m3vos weights download {get_known(str(name_or_path)).name}`")
+    return path
+
+
+@dataclass(frozen=True)
+class WeightsStatus:
+    name: str
+    model: str
+    filename: str
+    path: Path
+    present: bool
+    size: int | None
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["path"] = str(self.path)
+        return d
+
+
+def list_weights() -> list[WeightsStatus]:
+    """Every known checkpoint with whether it is in the cache and its size."""
+    out = []
+    for w in KNOWN_WEIGHTS.values():
+        path = weights_dir() / w.filename
+        present = path.is_file()
+        out.append(WeightsStatus(w.name, w.model, w.filename, path, present,
+                                 path.stat().st_size if present else None))
+    return out
+
+
+def download_url(name: str, url: str | None = None) -> str | None:
+    """The HTTP URL to fetch `name` from: `url`, else `$M3VOS_WEIGHTS_URL/<file>`, else the
+    table's; None means a Google Drive file (gdown)."""
+    w = get_known(name)
+    if url:
+        return url
+    base = os.environ.get(BASE_URL_ENV, "").strip()
+    if base:
+        return f"{base.rstrip('/')}/{w.filename}"
+    return w.url
+
+
+def download_weights(name: str, *, url: str | None = None, dest: Path | None = None,
+                     progress: bool | None = None, retries: int = 5) -> Path:
+    """Fetch `name` into the cache (or `dest`) and return its path; a complete, correct copy
+    already there is kept. Verified digests are checked; a mismatch deletes the file."""
+    w = get_known(name)
+    dest = Path(dest) if dest is not None else weights_dir() / w.filename
+    http_url = download_url(w.name, url)
+    if http_url is not None:
+        from m3vos.data.download import download_file
+
+        return download_file(http_url, dest, sha256=w.sha256, md5=w.md5, retries=retries,
+                             progress=progress)
+    return _download_gdrive(w, dest)
+
+
+def _download_gdrive(w: KnownWeights, dest: Path) -> Path:
+    if dest.is_file():
+        return dest
+    try:
+        import gdown  # type: ignore[import-not-found]
+    except ImportError:
+        raise BadInputError(
+            f"'{w.name}' is a Google Drive file and needs the gdown package",
+            hint=f"pip install 'm3vos[gdrive]' (or download {w.source_url()} yourself, save it "
+                 f"as {dest}, and check it with `m3vos weights check {w.name} {dest}`)") from None
+    from m3vos.data.download import DownloadError
+    from m3vos.utils.atomic import atomic_path
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(dest) as tmp:
+        got = gdown.download(id=w.gdrive_id, output=str(tmp), quiet=False)
+        if not got or not Path(tmp).is_file() or Path(tmp).stat().st_size == 0:
+            raise DownloadError(f"Google Drive download of '{w.name}' failed", path=dest,
+                                hint=f"retry later, or fetch {w.source_url()} in a browser")
+    return dest

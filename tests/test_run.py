@@ -1,0 +1,238 @@
+"""`m3vos run` through the real CLI: outputs, records, resume, kill -9, Ctrl-C, failures, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers_run import leftovers, plugin_env, png_tree, synth_dataset, write_split, write_video
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return synth_dataset(tmp_path_factory.mktemp("run") / "ds", videos=3, frames=8)
+
+
+@pytest.fixture(scope="module")
+def slow_data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("slow") / "ds"
+    names = ["a_video", "b_video", "c_video"]
+    for n in names:
+        write_video(root, n, frames=12)
+    write_split(root, names)
+    return root
+
+
+def _gt(data: Path) -> dict[str, list[Path]]:
+    from m3vos.data.dataset import open_dataset
+
+    ds = open_dataset(data)
+    return {v.name: list(v.mask_paths) for v in ds}
+
+
+def test_run_writes_gt_shaped_palette_pngs_records_and_resumes(cli, data, tmp_path):
+    out = tmp_path / "preds"
+    proc = cli("run", "--model", "flow", "--data", data, "--out", out, "--config", "preset=fast",
+               "--config", "occlusion_check=true", check=0)
+    assert "3 done" in proc.stdout and "m3vos score" in proc.stdout
+    for video, masks in _gt(data).items():
+        first_ids = set(np.unique(np.asarray(Image.open(masks[0])))) | {0}
+        for gt in masks:
+            pred = out / video / gt.name
+            with Image.open(gt) as g, Image.open(pred) as p:
+                assert p.mode == "P" and p.size == g.size
+                assert p.getpalette()[:768] == g.getpalette()[:768]
+                assert set(np.unique(np.asarray(p))) <= first_ids
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "complete" and run["tracker"]["name"] == "flow"
+    assert run["config"] == {"preset": "fast", "occlusion_check": True}  # typed by YAML
+    assert run["dataset"]["root"] == str(data.resolve()) and run["m3vos_version"]
+    assert run["environment"]["devices"] == ["cpu"] and run["timings"]["selected"]["done"] == 3
+    rec = json.loads(next((out / ".m3vos" / "done").glob("*.json")).read_text())
+    assert rec["frames"] == 8 and rec["fps"] > 0 and rec["peak_rss_mb"] > 0 and len(rec["files"]) == 8
+
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.png")}
+    again = json.loads(cli("run", "--model", "flow", "--data", data, "--out", out, "--config", "preset=fast",
+                           "--config", "occlusion_check=true", "--json", check=0).stdout)
+    assert again["done"] == [] and len(again["skipped"]) == 3
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.png")} == before
+
+    victim = sorted(next(p for p in sorted(out.iterdir()) if p.is_dir() and not p.name.startswith(".")).glob("*.png"))[3]
+    content = victim.read_bytes()
+    victim.unlink()  # a damaged video is not "finished": only it is redone
+    third = json.loads(cli("run", "--model", "flow", "--data", data, "--out", out, "--config", "preset=fast",
+                           "--config", "occlusion_check=true", "--json", check=0).stdout)
+    assert third["done"] == [victim.parent.name] and len(third["skipped"]) == 2
+    assert victim.read_bytes() == content
+
+
+def _wait_for(pred, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+def _mid_video(out: Path) -> bool:
+    done = list((out / ".m3vos" / "done").glob("*.json")) if (out / ".m3vos" / "done").is_dir() else []
+    temps = [p for p in out.glob(".tmp-*") if p.is_dir() and len(list(p.glob("*.png"))) >= 2]
+    return bool(done) and bool(temps)
+
+
+def _start(args: list, env: dict) -> subprocess.Popen:
+    full = dict(os.environ)
+    full.update(env)
+    return subprocess.Popen([sys.executable, "-m", "m3vos_cli", *map(str, args)], env=full,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+
+
+def test_sigkill_mid_video_then_rerun_is_byte_identical_with_no_leftovers(cli, slow_data, tmp_path):
+    args = ["run", "--model", "m3vos_testplugin:SlowTracker", "--data", slow_data, "--config", "delay=0.03"]
+    ref = tmp_path / "ref"
+    cli(*args, "--out", ref, env=plugin_env(), check=0)
+    out = tmp_path / "killed"
+    proc = _start([*args, "--out", out], plugin_env())
+    try:
+        _wait_for(lambda: _mid_video(out))
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    assert leftovers(out), "the kill should have hit a video in progress"
+    cli(*args, "--out", out, env=plugin_env(), check=0)
+    assert leftovers(out) == []
+    assert png_tree(out) == png_tree(ref) and len(png_tree(ref)) == 36
+
+
+def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(cli, slow_data, tmp_path):
+    args = ["run", "--model", "m3vos_testplugin:SlowTracker", "--data", slow_data, "--config", "delay=0.03"]
+    out = tmp_path / "out"
+    proc = _start([*args, "--out", out], plugin_env())
+    _wait_for(lambda: _mid_video(out))
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "rerun" in err and "Traceback" not in err
+    assert leftovers(out) == []
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+    again = json.loads(cli(*args, "--out", out, "--json", env=plugin_env(), check=0).stdout)
+    assert len(again["skipped"]) >= 1 and len(again["done"]) + len(again["skipped"]) == 3
+
+
+def test_a_failing_video_is_recorded_and_the_run_goes_on(cli, slow_data, tmp_path):
+    out = tmp_path / "out"
+    proc = cli("run", "--model", "m3vos_testplugin:FailingTracker", "--data", slow_data, "--out", out,
+               "--config", "fail_on=b_video", env=plugin_env(), check=1)
+    assert "1 video(s) failed" in proc.stderr and "Traceback" not in proc.stderr
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".") and p.is_dir()) == ["a_video", "c_video"]
+    rec = json.loads((out / ".m3vos" / "failed" / "b_video.json").read_text())
+    assert "boom on b_video" in rec["error"] and rec["traceback"]
+    assert json.loads((out / "run.json").read_text())["status"] == "failed"
+    assert leftovers(out) == []
+
+
+def test_offline_tracker_last_write_wins_and_late_objects_are_given_on_request(cli, tmp_path):
+    root = tmp_path / "ds"
+    write_video(root, "late_one", frames=6, ids=(1,), late={2: 3})
+    write_split(root, ["late_one"])
+    out = tmp_path / "rev"
+    cli("run", "--model", "m3vos_testplugin:ReverseTracker", "--data", root, "--out", out,
+        env=plugin_env(), check=0)
+    first = np.asarray(Image.open(root / "Annotations" / "late_one" / "0000000.png"))
+    for p in sorted((out / "late_one").glob("*.png")):
+        assert np.array_equal(np.asarray(Image.open(p)), first)  # the backward pass overwrote the forward one
+    plain, late = tmp_path / "plain", tmp_path / "late"
+    cli("run", "--model", "static", "--data", root, "--out", plain, check=0)
+    cli("run", "--model", "static", "--data", root, "--out", late, "--late-objects", check=0)
+    gt4 = np.asarray(Image.open(root / "Annotations" / "late_one" / "0000004.png"))
+    assert not (np.asarray(Image.open(plain / "late_one" / "0000004.png")) == 2).any()
+    got = np.asarray(Image.open(late / "late_one" / "0000004.png")) == 2
+    assert got.any() and not (np.asarray(Image.open(late / "late_one" / "0000002.png")) == 2).any()
+    assert np.array_equal(np.asarray(Image.open(late / "late_one" / "0000003.png")) == 2,
+                          np.asarray(Image.open(root / "Annotations" / "late_one" / "0000003.png")) == 2)
+    assert gt4.shape == got.shape
+
+
+EXTERNAL_SCRIPT = r'''
+import shutil, sys, time
+from pathlib import Path
+frames, first_mask, out, mode = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), sys.argv[4]
+if mode == "sleep":
+    time.sleep(30)
+if mode == "crash":
+    print("model exploded", file=sys.stderr); sys.exit(3)
+for f in sorted(frames.iterdir()):
+    if mode == "skip" and f.stem.endswith("3"):
+        continue
+    shutil.copyfile(first_mask, out / (f.stem + ".png"))
+'''
+
+
+def test_external_command_tracker_matches_static_and_its_failures_are_reported(cli, slow_data, tmp_path):
+    script = tmp_path / "copy_first.py"
+    script.write_text(EXTERNAL_SCRIPT)
+
+    def yaml_for(mode: str, timeout: float = 60) -> Path:
+        y = tmp_path / f"ext_{mode}.yaml"
+        y.write_text(f"command: [{sys.executable!r}, copy_first.py, '{{frames}}', '{{first_mask}}', '{{out}}', {mode}]\n"
+                     f"timeout: {timeout}\n")
+        return y
+
+    ext, ref = tmp_path / "ext", tmp_path / "static"
+    cli("run", "--model", yaml_for("ok"), "--data", slow_data, "--out", ext, "--videos", "a_video", check=0)
+    cli("run", "--model", "static", "--data", slow_data, "--out", ref, "--videos", "a_video", check=0)
+    assert png_tree(ext) == png_tree(ref) and len(png_tree(ext)) == 12
+    for mode, timeout, message in (("sleep", 1, "timed out after 1 s"), ("crash", 60, "exited with code 3: model exploded"),
+                                   ("skip", 60, "wrote no mask for frame 0000003")):
+        out = tmp_path / mode
+        cli("run", "--model", yaml_for(mode, timeout), "--data", slow_data, "--out", out, "--videos", "a_video",
+            check=1)
+        assert message in json.loads((out / ".m3vos" / "failed" / "a_video.json").read_text())["error"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("commandd: echo\n")
+    proc = cli("run", "--model", bad, "--data", slow_data, "--out", tmp_path / "bad", check=2)
+    assert "needs a `command`" in proc.stderr
+
+
+def _one_line_error(proc: subprocess.CompletedProcess) -> str:
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
+def test_bad_input_gets_one_line_and_exit_2(cli, data, tmp_path):
+    out = tmp_path / "out"
+    base = ["run", "--data", data, "--out", out]
+    line = _one_line_error(cli(*base, "--model", "sam9", check=2))
+    assert "unknown model 'sam9'" in line and "static" in line and "flow" in line
+    line = _one_line_error(cli("run", "--model", "static", "--data", tmp_path / "nowhere", "--out", out, check=2))
+    assert "nowhere" in line
+    line = _one_line_error(cli(*base, "--model", "m3vos_testplugin:NeedsWeightsTracker", env=plugin_env(), check=2))
+    assert "m3vos weights download cutie-small-mega" in line
+    line = _one_line_error(cli(*base, "--model", "static", "--device", "cuda", check=2))
+    assert "CUDA is not available" in line or "torch is not installed" in line
+    for flag, value, text in (("--shard", "2/2", "bad --shard"), ("--config", "novalue", "bad --config"),
+                              ("--videos", "not_a_video", "not_a_video"), ("--gpus", "x", "bad --gpus entry")):
+        assert text in _one_line_error(cli(*base, "--model", "static", flag, value, check=2))
+    assert not out.exists()  # nothing is written before the input is known to be good
+
+    cli(*base, "--model", "static", check=0)
+    line = _one_line_error(cli(*base, "--model", "flow", check=2))
+    assert "another run's results" in line and "--force" in line
+    line = _one_line_error(cli(*base, "--model", "static", "--config", "x=1", check=2))
+    assert "another run's results" in line
+    cli(*base, "--model", "flow", "--force", check=0)
+    assert json.loads((out / "run.json").read_text())["tracker"]["name"] == "flow"
+    foreign = tmp_path / "foreign"
+    (foreign / "some_video").mkdir(parents=True)
+    assert "no run.json" in _one_line_error(cli("run", "--model", "static", "--data", data, "--out", foreign, check=2))
