@@ -73,14 +73,14 @@ def breakdowns(
             t.add_row(b.name, b.column, ",".join(b.gt) or "labels", b.description)
         console.print(t)
         return
-    from m3vos.analysis.breakdowns import add_breakdowns, render_breakdowns
-    from m3vos.analysis.report import _open_dataset
+    from m3vos.analysis.breakdowns import add_breakdowns
+    from m3vos.analysis.report import open_results_dataset
     from m3vos.analysis.results_io import load_results
     from m3vos.errors import BadInputError
 
     wanted = parse_names(names)
     run = load_results(results)
-    dataset = _open_dataset([run], data, labels)
+    dataset = open_results_dataset([run], data, labels)
     if dataset is None:
         raise BadInputError("the dataset these results were scored on is not at its recorded root",
                             path=run.file, hint="pass --data DATASET_ROOT")
@@ -149,11 +149,14 @@ def entropy_report(
     videos: Optional[str] = typer.Option(None, "--videos", help="Comma-separated subset of videos."),
     split: str = typer.Option("val", "--set", "--split", help="Split file of the dataset."),
     metric: str = typer.Option("J-Mean", "--metric", help="Per-object metric correlated with entropy change."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1,
+                                          help="Processes (default: all CPUs); results do not depend on it."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json (summary)."),
 ) -> None:
     import json
 
-    from m3vos.analysis.entropy_report import compute_entropy, correlate_with_scores, write_entropy_report
+    from m3vos.analysis.entropy_report import (compute_entropy, correlate_with_scores, nan_to_none,
+                                               write_entropy_report)
     from m3vos.data.dataset import open_dataset
 
     dataset = open_dataset(data, split=split)
@@ -162,15 +165,15 @@ def entropy_report(
         for v in wanted:
             dataset.video(v)       # unknown names: one-line error with suggestions
     rep = compute_entropy(dataset, definition=definition.value, max_frames=max_frames or None, videos=wanted,
-                          progress=None if fmt == OutputFormat.table else False)
+                          progress=None if fmt == OutputFormat.table else False, workers=workers)
     if preds is not None:
         correlate_with_scores(rep, _results_for(preds, dataset), metric=metric)
     out_dir = out or ((preds if preds.is_dir() else preds.parent) / "report" / f"entropy-{definition.value}"
                       if preds is not None else Path(f"entropy-{definition.value}"))
     files = write_entropy_report(rep, out_dir)
     if fmt == OutputFormat.json:
-        typer.echo(json.dumps({"summary": rep.summary, "correlation": rep.correlation,
-                               "files": [str(f) for f in files]}, indent=1, default=str))
+        typer.echo(json.dumps(nan_to_none({"summary": rep.summary, "correlation": rep.correlation,
+                                            "files": [str(f) for f in files]}), indent=1, allow_nan=False))
         return
     _render_entropy(rep)
     console.print(f"written: {out_dir}/ ({', '.join(f.name for f in files)})")
@@ -321,7 +324,10 @@ def leaderboard(
         raise BadInputError("--max-drop needs --baseline", hint="pass --baseline OLD/results.json")
     board = build_leaderboard(results, metric=metric, baseline=baseline, n_boot=n_boot, seed=seed)
     failures = gate_failures(board, thresholds=thresholds, max_drop=max_drop)
-    rendered = board.render(fmt.value)
+    import sys
+
+    rendered = board.to_rich(width=None if sys.stdout.isatty() else 160) if fmt == OutputFormat.table \
+        else board.render(fmt.value)
     if fmt == OutputFormat.table:
         console.print(rendered)
         for n in board.notes:

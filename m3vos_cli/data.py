@@ -56,12 +56,15 @@ def download(
     keep_archive: bool = typer.Option(False, "--keep-archive", help="url: keep the archive in the cache."),
     remember: bool = typer.Option(True, "--remember/--no-remember", help="Record the folder as the default "
                                   "dataset in the user config."),
+    with_labels: bool = typer.Option(False, "--with-labels", help="Also fetch the official label files "
+                                     "(same as `m3vos data labels`)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Download M3-VOS, check it and remember where it is.
 
-    Interrupted downloads resume: rerun the same command. The data appears under --dest only
-    when complete (with a manifest for `m3vos data verify`).
+    Interrupted downloads resume: rerun the same command. The data
+    appears under --dest only when complete (with a manifest for `m3vos
+    data verify`).
 
     Examples:
 
@@ -76,6 +79,8 @@ def download(
 
     target = dest or sources.default_dest()
     names = [v.strip() for item in (videos or []) for v in item.split(",") if v.strip()]
+    if source is not Source.hf and (names or revision):
+        raise BadInputError("--videos and --revision belong to --source hf", hint="drop them or use --source hf")
     if source is Source.url:
         if not url:
             raise BadInputError("--source url needs --url", hint="m3vos data download --source url --url URL")
@@ -91,7 +96,12 @@ def download(
     from m3vos.data.dataset import open_dataset
 
     ds = open_dataset(root)
-    result = {"root": str(root), "source": source.value, "dataset": ds.identity(), "remembered": remember}
+    result: dict[str, Any] = {"root": str(root), "source": source.value, "dataset": ds.identity(),
+                              "remembered": remember}
+    if with_labels:
+        from m3vos.data.labels import fetch_official_labels
+
+        result["labels"] = str(fetch_official_labels())
     if as_json:
         _print_json(result)
     else:
@@ -110,14 +120,18 @@ def verify(
                                "each video and skip sha256 (much faster, misses corrupt content)."),
     write_manifest: bool = typer.Option(False, "--write-manifest", help="When clean, (re)write the manifest "
                                         "so later runs check checksums."),
+    allow: Optional[List[str]] = typer.Option(None, "--allow", help="Report this problem code as a warning "
+                                              "(repeatable), e.g. --allow ids_mismatch."),
     as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
 ) -> None:
     """Check that a dataset is whole and usable; exit 1 when it is not.
 
-    Checks the layout, that frames and masks pair up, palette (not RGB) masks, one size per
-    video, first-frame annotations, object ids versus meta/target_object.json, readable files
-    and (when a manifest exists) sizes and sha256 checksums. Each problem is printed on one line naming the file and the fix; exit code 1 when there
-    are problems, 0 when clean.
+    Checks the layout, that frames and masks pair up, palette (not RGB)
+    masks, one size per video, first-frame annotations, object ids
+    versus meta/target_object.json, readable files and (when a manifest
+    exists) sizes and sha256 checksums. Each problem is printed on one
+    line naming the file and the fix; exit code 1 when there are
+    problems, 0 when clean.
 
     Examples:
 
@@ -127,7 +141,8 @@ def verify(
     """
     from m3vos.data.verify import PROBLEM_CODES, verify_dataset
 
-    report = verify_dataset(root, split=split, labels_dir=labels, quick=quick)
+    allowed = tuple(c.strip() for item in (allow or []) for c in item.split(",") if c.strip())
+    report = verify_dataset(root, split=split, labels_dir=labels, quick=quick, allow=allowed)
     if write_manifest and report.ok:
         from m3vos.data.manifest import write_manifest as _write
 
@@ -163,10 +178,11 @@ def info(
     labels: Optional[Path] = typer.Option(None, "--labels", help="Folder of official label files."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
-    """Describe a dataset: videos, frames, objects, resolutions and label counts.
+    """Describe a dataset: videos, frames, objects, resolutions and label
+    counts.
 
-    Object counts are given per transition, group (IS/IL/IG/CP), intra/cross, core and
-    difficulty.
+    Object counts are given per transition, group (IS/IL/IG/CP),
+    intra/cross, core and difficulty.
 
     Examples:
 
@@ -223,10 +239,11 @@ def synth(
     width: int = typer.Option(160, "--width", min=32, max=3840, help="Frame width in pixels."),
     remember: bool = typer.Option(False, "--remember", help="Also make it the default dataset."),
 ) -> None:
-    """Make a small synthetic dataset (Hugging Face release layout) to try m3vos on.
+    """Make a small synthetic dataset in the Hugging Face release layout.
 
-    Label files come in the official formats; objects melt, break, dissolve, grow from nothing
-    after frame 0, dash and leave the frame. Same seed, same bytes.
+    Label files come in the official formats; objects melt, break,
+    dissolve, grow from nothing after frame 0, dash and leave the frame.
+    Same seed, same bytes.
 
     Examples:
 
@@ -256,10 +273,12 @@ def labels(
     check: Optional[Path] = typer.Option(None, "--check", help="Only check a folder of label files "
                                          "against the pinned sha256 digests."),
 ) -> None:
-    """Fetch the official label files (transitions, difficulty, ratings), sha256-checked.
+    """Fetch the official label files (transitions, difficulty, ratings),
+    sha256-checked.
 
-    They come from the official repository at a pinned commit and go to the label cache, where
-    `m3vos data info`, `verify` and the breakdowns of `m3vos score` find them.
+    They come from the official repository at a pinned commit and go to
+    the label cache, where `m3vos data info`, `verify` and the
+    breakdowns of `m3vos score` find them.
 
     Examples:
 

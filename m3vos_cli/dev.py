@@ -34,17 +34,17 @@ def replay_cmd(
 ) -> None:
     """Run our model exactly as a parity reference describes and compare with it.
 
-    Every step of every variant is replayed with the reference's effective settings, inputs
-    and step order, and written to OUT in the reference's npz layout (`<variant>/step_kind`,
-    `step_frame`, `step_prob_u16`, `step_channels`, `step_mask`, `final_step`, `final_mask`).
-    When the reference holds the official outputs, the table gives the worst probability
-    difference and the argmax mismatches (pass: <= 1e-3, no mismatch where the reference's
-    top-2 margin exceeds 1e-3).
+    Every step of every variant runs with the reference's settings, inputs and step order.
+
+    OUT gets the reference's npz layout (<variant>/step_prob_u16, step_mask, final_mask, ...).
+
+    With official outputs in the reference, the table shows the worst differences.
+
+    Pass: |p - p_ref| <= 1e-3, and the same argmax wherever the reference's top-2 margin > 1e-3.
 
     Example:
 
-        m3vos dev replay ../shared/fixtures/parity/cutie_small_reference.npz \\
-            --weights w_small.pth --out ours.npz --check
+        m3vos dev replay cutie_small_reference.npz --weights w.pth --out ours.npz --check
     """
     from m3vos.errors import GateFailedError
     from m3vos.trackers.cutie.replay import replay

@@ -48,8 +48,7 @@ def run_command(
 ) -> None:
     """Run a tracker over a dataset into a resumable folder of palette PNGs.
 
-    Rerunning the same command skips finished videos (after a crash, Ctrl-C or SIGKILL);
-    failed videos are recorded and the exit code is 1.
+    Rerunning the same command skips finished videos (after a crash, Ctrl-C or SIGKILL); failed videos are recorded and the exit code is 1.
 
     Examples:
 

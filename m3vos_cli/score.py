@@ -93,6 +93,7 @@ def score(
     from m3vos.metrics.engine import score_predictions, select_videos
     from m3vos.utils.progress import make_progress
 
+    _exit_cleanly_on_sigterm()
     out_dir = out if out is not None else preds
     # A run that fails must not leave an earlier run's numbers looking current.
     if out_dir.is_dir():
@@ -104,7 +105,7 @@ def score(
             raise BadInputError(f"--fail-under names {th.metric!r}, which the {protocol.value} protocol does not "
                                 "report", hint=f"use one of: {', '.join(metric_names(protocol.value))}")
     breakdown_names = [b.strip() for b in breakdown.split(",") if b.strip()] if breakdown else []
-    add_breakdowns = _breakdown_function() if breakdown_names else None
+    add_breakdowns = _breakdown_function(breakdown_names) if breakdown_names else None
 
     from m3vos.data.dataset import open_dataset
 
@@ -139,15 +140,31 @@ def score(
 score.__doc__ = SCORE_HELP
 
 
-def _breakdown_function() -> Any:
+def _exit_cleanly_on_sigterm() -> None:
+    """A killed run (SIGTERM) unwinds like Ctrl-C: the worker pool is terminated, nothing is written."""
+    import signal
+
+    def _raise(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, _raise)
+    except ValueError:  # not the main thread (embedded use): leave signals alone
+        pass
+
+
+def _breakdown_function(names: list[str]) -> Any:
+    """`add_breakdowns`, after checking the names (before any scoring work is done)."""
     from m3vos.errors import BadInputError
 
     try:
-        from m3vos.analysis.breakdowns import add_breakdowns
+        from m3vos.analysis import breakdowns
     except ImportError as exc:
         raise BadInputError(f"breakdowns are not available in this installation ({exc})",
                             hint="drop --breakdown, or install the analysis dependencies") from None
-    return add_breakdowns
+    if hasattr(breakdowns, "parse_names"):
+        breakdowns.parse_names(names)
+    return breakdowns.add_breakdowns
 
 
 def _fmt(v: float | None) -> str:

@@ -32,10 +32,10 @@ def _size(n: int | None) -> str:
 def list_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
 ) -> None:
-    """List the known checkpoints: name, the model that loads it, file name, whether it is in
-    the cache, and its size.
+    """List the known checkpoints and whether they are in the cache.
 
-    The cache is `$M3VOS_CACHE/weights` (else the user cache folder).
+    One row per checkpoint: name, the model that loads it, file name, present (or partial, for
+    an interrupted download), size. The cache is `$M3VOS_CACHE/weights` (else the user cache folder).
 
     Example:
 
@@ -58,7 +58,9 @@ def list_cmd(
     for col in ("name", "model", "file", "present", "size"):
         table.add_column(col, justify="right" if col == "size" else "left")
     for r in rows:
-        table.add_row(r.name, r.model, r.filename, "yes" if r.present else "no", _size(r.size))
+        present = "yes" if r.present else (
+            f"partial ({_size(r.partial)}; rerun download to resume)" if r.partial else "no")
+        table.add_row(r.name, r.model, r.filename, present, _size(r.size))
     console.print(table)
 
 
@@ -71,11 +73,12 @@ def download_cmd(
     no_check: bool = typer.Option(False, "--no-check",
                                   help="Skip the strict-load check after downloading."),
 ) -> None:
-    """Download a checkpoint into the cache (resumable; verified digests are checked) and
-    check that it loads strictly into its model.
+    """Download a checkpoint into the cache and check that it loads.
 
-    Cutie files come from the v1.0 GitHub release; `revos` is a Google Drive file and needs
-    `pip install 'm3vos[gdrive]'`. `M3VOS_WEIGHTS_URL=<base>` fetches `<base>/<file>` instead.
+    The download resumes after an interruption and verifies the known digests; the file is
+    then loaded strictly into its model (skip with --no-check). Cutie files come from the v1.0
+    GitHub release; `revos` is a Google Drive file and needs `pip install 'm3vos\[gdrive]'`.
+    `M3VOS_WEIGHTS_URL=<base>` fetches `<base>/<file name>` instead (a mirror).
 
     Example:
 
@@ -105,10 +108,12 @@ def check_cmd(
         None, "--against", help="Another checkpoint: report which tensors differ and by how much."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """Load PATH strictly into a model and report missing/unexpected keys and wrong shapes
-    (exit 2 when it does not load). With --against, compare the two files tensor by tensor;
-    for `revos` against a Cutie-base file, say whether every non-fuser tensor equals it (the
-    authors trained only the readout fuser).
+    """Check that a checkpoint loads strictly into a model; compare two checkpoints.
+
+    Reports missing and unexpected keys and wrong shapes (exit 2 when PATH does not load).
+    With --against, compares the two files tensor by tensor; for `revos` against a Cutie-base
+    file, says whether every non-fuser tensor equals it (the authors trained only the readout
+    fuser).
 
     Files are read with `torch.load(weights_only=True)`: pickled code is refused.
 

@@ -28,3 +28,19 @@ def seeded_weights(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory, m
                        check=True, capture_output=True, timeout=300)
         tmp.rename(out)
     return out
+
+
+#: Environment for CLI subprocesses: one intra-op thread. On a loaded 2-core machine,
+#: OpenMP's spinning threads cost 5x the CPU time of a single thread for these small frames.
+ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Run the module's in-process model code on one thread (restored afterwards)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

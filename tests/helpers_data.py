@@ -151,6 +151,10 @@ def hub_handler(repo: str, commit: str, files: dict[str, bytes]
                                       "if_range": None})
                 api = f"/api/datasets/{repo}/"
                 if path.startswith(api + "revision/"):
+                    if path[len(api + "revision/"):] not in ("main", commit):
+                        return self._send(404, b'{"error": "Invalid rev id"}',
+                                          {"Content-Type": "application/json", "X-Error-Code": "RevisionNotFound"},
+                                          head)
                     siblings = [{"rfilename": f} for f in sorted(files)]
                     body = json.dumps({"id": repo, "sha": commit, "siblings": siblings, "private": False}).encode()
                     return self._send(200, body, {"Content-Type": "application/json"}, head)

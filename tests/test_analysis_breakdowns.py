@@ -115,11 +115,12 @@ def test_size_and_velocity_follow_their_definitions_and_are_cached(tmp_path, mon
     from m3vos.analysis.attributes import gt_attributes
     from m3vos.data.dataset import open_dataset
 
-    h, w, r, speed = 48, 64, 8.0, 1.5
+    h, w, r, speed = 48, 64, 8.0, 2.0
     root = make_dataset(tmp_path / "ds", {"move": moving_disc_video(8, h, w, r0=r, speed=speed)})
     ds = open_dataset(root)
     attrs = gt_attributes(ds, ("geometry",))["move_1"]
-    area = float((moving_disc_video(1, h, w, r0=r)[0] == 1).sum())
+    frames = moving_disc_video(8, h, w, r0=r, speed=speed)
+    area = float(np.mean([(f == 1).sum() for f in frames]))
     assert attrs["size"] == pytest.approx(area / (h * w), rel=1e-9)
     assert attrs["velocity"] == pytest.approx(speed / math.hypot(h, w), rel=1e-6)
     assert attrs["length"] == 8
@@ -176,6 +177,11 @@ def test_official_metadata_labels_legacy_keys_and_unlabelled_objects(shared_dir,
     d = {r["value"]: r for r in section["difficulty"]}
     assert d["easy"]["n_objects"] == len(in_easy)
     assert d["easy"]["J-Mean"] == pytest.approx(float(np.mean(in_easy)))
+    # the report reads the same labels: the per-transition table names the official transitions
+    cli("report", res, "--data", root, "--labels", meta, "--md", "--no-entropy", check=0)
+    md = (res / "report" / "report.md").read_text()
+    assert "| twist | 1 | 0.2000 |" in md and "| merge | 2 | 0.6000 |" in md
+    assert "| (unlabelled) | 1 | 0.9000 |" in md
 
 
 def test_score_breakdown_all_through_the_cli(synth, cli, tmp_path):
@@ -203,3 +209,47 @@ def test_breakdowns_cli_lists_and_rejects_bad_input(cli, tmp_path):
     proc = cli("breakdowns", tmp_path / "bad", check=2)
     assert proc.stderr.startswith("error:") and "results.json" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_official_labels_at_full_scale_give_the_published_group_counts(shared_dir, tmp_path):
+    """All 465 labelled videos (tiny masks), the official label file: the paper's group sizes."""
+    from m3vos.analysis.breakdowns import compute_breakdowns
+    from m3vos.analysis.table import object_table
+    from m3vos.data.dataset import open_dataset
+    from m3vos.data.masks import write_mask
+
+    meta = shared_dir / "m3vos_meta"
+    if not (meta / "all_phase_label.json").is_file():
+        pytest.skip("official metadata not in ../shared/m3vos_meta")
+    labels = json.loads((meta / "all_phase_label.json").read_text())
+    root = tmp_path / "ds"
+    per_object = {}
+    rng = np.random.default_rng(0)
+    videos = [v for v, objs in labels.items() if objs]          # 20 videos carry no label at all
+    for video in videos:
+        objs = labels[video]
+        n = max(int(k) for k in objs)                             # id gaps give unlabelled objects
+        ids = np.zeros((8, 8), np.uint8)
+        ids.flat[:n] = np.arange(1, n + 1)
+        for t in range(3):
+            write_mask(root / "Annotations" / video / f"{t:05d}.png", ids)
+        for k in range(1, n + 1):
+            per_object[f"{video}_{k}"] = {"J-Mean": float(rng.uniform())}
+    (root / "ImageSets").mkdir()
+    (root / "ImageSets" / "val.txt").write_text("\n".join(videos) + "\n")
+    ds = open_dataset(root, labels_dir=meta)
+    table = object_table(results_doc(per_object), ds)
+    section = compute_breakdowns(table, "group,transition,intra")
+    groups = {r["value"]: r["n_objects"] for r in section["group"]}
+    # research notes §1.3(a): IS 246, IL 98, IG 12, CP 117 over the 23 transitions; 4 outside them
+    assert {g: groups.get(g) for g in ("IS", "IL", "IG", "CP")} == {"IS": 246, "IL": 98, "IG": 12, "CP": 117}
+    n_labels = sum(len(o) for o in labels.values())
+    assert n_labels == 477
+    assert groups["(outside the 23)"] == 4
+    assert groups["(unlabelled)"] == len(per_object) - n_labels > 0      # the id-gap objects
+    assert sum(groups.values()) == len(per_object)
+    trans = {r["value"]: r["n_objects"] for r in section["transition"]}
+    assert (trans["separate"], trans["flow"], trans["solidify"], trans["diffusion"]) == (62, 56, 36, 12)
+    intra = {r["value"]: r for r in section["intra"]}
+    cross = [per_object[k]["J-Mean"] for k, g in zip(table["key"], table["group"]) if g == "CP"]
+    assert intra["cross"]["J-Mean"] == pytest.approx(float(np.mean(cross)))

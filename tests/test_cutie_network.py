@@ -45,6 +45,12 @@ def test_config_constructors_match_resolved_official_config(shared_dir, size):
     assert CutieModelConfig.named(f"cutie-{size}") == CutieModelConfig.from_dict(man["model_config"])
 
 
+def test_revos_config_is_cutie_base(shared_dir):
+    # ReVOS's model block adds boost_rate and an unused voter block; the network is Cutie-base
+    revos = manifest(shared_dir, "revos")["model_config"]
+    assert CutieModelConfig.from_dict(revos) == CutieModelConfig.base()
+
+
 def test_unknown_config_name():
     with pytest.raises(ValueError, match="cutie-small or cutie-base"):
         CutieModelConfig.named("cutie-huge")
@@ -56,6 +62,16 @@ def seeded_small(shared_dir):
     return sw.generate_state_dict(manifest(shared_dir, "cutie_small"), seed=0)
 
 
+def test_seeded_base_weights_load_strict(shared_dir):
+    sw = seeded_weights_module(shared_dir)
+    seeded = sw.generate_state_dict(manifest(shared_dir, "cutie_base"), seed=0)
+    net = CutieNetwork.base()
+    missing, unexpected = net.load_state_dict(seeded, strict=True)
+    assert not missing and not unexpected
+    assert torch.equal(net.pixel_encoder.layer3[5].conv3.weight,
+                       seeded["pixel_encoder.layer3.5.conv3.weight"])
+
+
 def test_seeded_weights_load_strict_and_inv_freq_bit_equal(seeded_small):
     net = CutieNetwork.small()
     # our constant PE buffers equal the official rule bit for bit before loading
@@ -63,7 +79,13 @@ def test_seeded_weights_load_strict_and_inv_freq_bit_equal(seeded_small):
         assert torch.equal(net.state_dict()[key], seeded_small[key])
     missing, unexpected = net.load_state_dict(seeded_small, strict=True)
     assert not missing and not unexpected
-    net.load_weights(seeded_small)  # our strict loader accepts it too
+    net.load_weights(seeded_small)  # our strict loader accepts it too, and its training wrapper
+    net.load_weights({"it": 3, "weights": seeded_small})
+    from m3vos.errors import BadInputError
+
+    partial = {k: v for k, v in seeded_small.items() if not k.startswith("aux_computer.")}
+    with pytest.raises(BadInputError, match="2 missing key.*aux_computer.sensory_aux"):
+        net.load_weights(partial, source="w.pth")
 
 
 def _step_prob(z, variant, step):

@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pytest
 
-from helpers_cutie import parity_dir, seeded_weights
+from helpers_cutie import ONE_THREAD_ENV, one_thread, parity_dir, seeded_weights  # noqa: F401
 
 torch = pytest.importorskip("torch")
 
@@ -52,16 +52,13 @@ def test_variant_matches_official(networks, model, variant):
 
     ref, net = networks(model)
     arrays = ref.variant_arrays(variant)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the reference; 2 threads move results by ~3e-6
-    try:
-        ours = run_cutie_variant(net, ref.variant(variant), arrays, device=torch.device("cpu"),
-                                 keep_float=True)
-    finally:
-        torch.set_num_threads(threads)
+    # one thread (the `one_thread` fixture), as the reference; 2 threads move results ~3e-6
+    ours = run_cutie_variant(net, ref.variant(variant), arrays, device=torch.device("cpu"),
+                             keep_float=True)
     cmp = compare_variant(variant, arrays, ours)
     print(f"{model}/{variant}: max |dp| {cmp.max_abs_prob_diff:.3g} at step {cmp.worst_step}, "
-          f"argmax mismatches {cmp.argmax_mismatch_any} (margin>1e-3: {cmp.argmax_mismatch_pixels})")
+          f"argmax mismatches {cmp.argmax_mismatch_any} "
+          f"(margin>1e-3: {cmp.argmax_mismatch_pixels})")
     assert cmp.same_steps and cmp.same_channels
     assert list(ours["step_channels"]) == list(ref.variant(variant)["num_channels_per_step"])
     assert cmp.max_abs_prob_diff <= 1e-3

@@ -173,3 +173,10 @@ def test_synth_objects_carry_labels(synth_root: Path) -> None:
     assert all(o.intra == (o.group != "CP") for o in objs)
     assert {o.core for o in objs} == {True, False}
     assert {o.difficulty for o in objs} <= {"easy", "mid", "hard"} and "hard" in {o.difficulty for o in objs}
+
+
+def test_split_names_cannot_escape_the_root(synth_root: Path, tmp_path: Path) -> None:
+    root = _copy_as(synth_root, tmp_path / "esc", ann="Annotations", img="JPEGImages", split="ImageSets/val.txt")
+    (root / "ImageSets" / "val.txt").write_text("# comment\n\n../../etc\n")
+    with pytest.raises(BadInputError, match="line 3.*no paths allowed"):
+        open_dataset(root)

@@ -198,10 +198,11 @@ def test_cli_url_download_resumes_verifies_and_remembers(release_tgz: bytes, tmp
     assert "clean" in out.stdout and "problem " not in out.stdout
     info = json.loads(cli("data", "info", "--json", check=0).stdout)
     assert info["dataset"]["root"] == str(dest.resolve())
-    # The destination is not overwritten without --force.
-    with serve_files(FileServerState(files={"/M3-VOS.tar.gz": release_tgz})) as (url, _):
-        proc = cli("data", "download", "--source", "url", "--url", f"{url}/M3-VOS.tar.gz", "--dest", dest, check=2)
-    assert "--force" in proc.stderr
+    # The destination is not overwritten without --force (checked before any byte is fetched).
+    from m3vos.data.sources import download_from_url
+
+    with pytest.raises(BadInputError, match="--force"):
+        download_from_url("http://127.0.0.1:9/never", dest)
 
 
 def test_cli_url_download_across_runs(release_tgz: bytes, tmp_path: Path, cli) -> None:
@@ -233,6 +234,7 @@ def test_cli_checksum_mismatch_and_malicious_archive(release_tgz: bytes, tmp_pat
                    check=2)
     assert "unsafe archive member" in proc.stderr and "pwned" in proc.stderr
     assert not (tmp_path / "b").exists() and not list(tmp_path.rglob("pwned"))
+    assert not (Path(os.environ["M3VOS_CACHE"]) / "downloads" / "evil.tar").exists()
 
 
 def test_cli_gdrive_without_gdown(tmp_path: Path, cli) -> None:
@@ -265,14 +267,34 @@ def test_cli_hf_download_against_a_local_hub(small_release: Path, tmp_path: Path
         manifest = json.loads((full / "m3vos_manifest.json").read_text())
         assert manifest["source"]["revision"] == "main" and manifest["n_files"] == len(files)
         cli("data", "verify", full, check=0)
+    # In-process from here (the same code, without paying for another interpreter start).
+    from m3vos.data.sources import download_from_hf
+    from m3vos.data.verify import verify_dataset
+
+    with serve_files(handler_factory=hub_handler(HF_REPO, commit, files)) as (url, st):
         # One video only: the split lists just that one, verify stays clean.
         first = (small_release / "data/ImageSets/val.txt").read_text().split()[0]
-        one = tmp_path / "one"
-        cli("data", "download", "--dest", one, "--revision", commit, "--videos", first, "--no-remember",
-            env=env, check=0)
+        one = download_from_hf(tmp_path / "one", revision=commit, videos=[first], remember=False, endpoint=url)
         assert (one / "data/ImageSets/val.txt").read_text().split() == [first]
         assert sorted(p.name for p in (one / "data/Annotations").iterdir()) == [first]
-        cli("data", "verify", one, check=0)
-        bad = cli("data", "download", "--dest", tmp_path / "x", "--revision", "f" * 40, env=env)
-        assert bad.returncode in (2, 3) and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
-        assert not (tmp_path / "x").exists()
+        assert verify_dataset(one).ok
+        assert not any(e["path"].startswith(f"/api/datasets/{HF_REPO}/revision/") for e in st.log)  # a sha: no lookup
+        for rev in ("f" * 40, "no-such-branch"):
+            with pytest.raises(BadInputError, match="not found"):
+                download_from_hf(tmp_path / "x", revision=rev, remember=False, endpoint=url)
+            assert not (tmp_path / "x").exists()
+        with pytest.raises(BadInputError, match="unknown video"):
+            download_from_hf(tmp_path / "y", revision=commit, videos=["nope_1"], remember=False, endpoint=url)
+        assert not (tmp_path / "y").exists()
+
+
+def test_corrupt_and_non_archives(release_tgz: bytes, tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(release_tgz[: len(release_tgz) // 2])
+    with pytest.raises(BadInputError, match="corrupt archive"):
+        safe_extract(cut, tmp_path / "out")
+    plain = tmp_path / "notes.txt"
+    plain.write_text("hello")
+    with pytest.raises(BadInputError, match="not a .tar"):
+        safe_extract(plain, tmp_path / "out")

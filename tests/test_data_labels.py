@@ -60,6 +60,7 @@ def test_rating_csv_trailing_comma_is_not_shifted(meta: Path) -> None:
                                     "similar_distractors", "occlusion", "long_video", "transparent",
                                     "small_object"}
     assert all(v in (0, 1, 2) for r in rated for v in r.values.values())
+    assert {r.rater for r in lab.read_ratings(meta)} == {"junxuan", "liming", "yejie", "zixuan"}
     other = lab.read_rating_csv(meta / "human_score" / "rater_junxuan.csv")
     assert len(other) == 548 and other[97].video_name.startswith("pour_water_3")   # embedded newline
 
@@ -150,3 +151,21 @@ def test_bad_label_files_are_one_line_errors(tmp_path: Path) -> None:
     root = _fake_release(tmp_path / "r", {"v_1": 1})
     with pytest.raises(BadInputError, match="labels folder does not exist"):
         open_dataset(root, labels_dir=tmp_path / "missing").objects()
+
+
+def test_target_object_json_of_unknown_shape_is_not_trusted(tmp_path: Path) -> None:
+    p = tmp_path / "target_object.json"
+    p.write_text(json.dumps({"v": {"obj_1": {"category": "ice"}, "obj_3": {}}, "w": ["obj_2"]}))
+    assert lab.read_target_objects(p) == {"v": [1, 3], "w": [2]}
+    p.write_text(json.dumps([{"video": "v", "objects": 2}]))
+    assert lab.read_target_objects(p) is None       # a format we do not know: no id check at all
+
+
+def test_label_cache_adds_to_a_datasets_own_labels(meta: Path, tmp_path: Path) -> None:
+    from m3vos.data.synth import make_synthetic_dataset
+
+    shutil.copytree(meta, lab.labels_cache_dir())          # as after `m3vos data labels`
+    root = make_synthetic_dataset(tmp_path / "s", videos=2, frames=4)
+    objs = open_dataset(root).objects()
+    assert objs and all(o.transition in taxonomy.TRANSITIONS for o in objs)
+    assert {o.label_source for o in objs} == {str(root / "meta" / "all_phase_label.json")}

@@ -115,3 +115,46 @@ def test_results_do_not_depend_on_workers_or_video_order(dev_scores: dict) -> No
     assert {m: fast.global_metrics[m] for m in same} == {m: slow.global_metrics[m] for m in same}
     a, b = fast.to_dict()["per_frame"], slow.to_dict()["per_frame"]
     assert all(a[k]["J"] == b[k]["J"] and a[k]["F"] == b[k]["F"] for k in a)
+
+
+def test_killed_run_leaves_no_results_and_no_workers(dev_set: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.json").write_text("{}")  # an earlier run's file must not survive either
+    proc = subprocess.Popen([sys.executable, "-m", "m3vos_cli", "score", str(dev_set / "Predictions"),
+                             "--data", str(dev_set), "--out", str(out), "--workers", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not _children(proc.pid) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    workers = _children(proc.pid)
+    assert workers, "the scorer never started its workers"
+    proc.send_signal(signal.SIGTERM)
+    rc = proc.wait(timeout=60)
+    assert rc != 0
+    assert "Traceback" not in proc.stderr.read()
+    assert list(out.iterdir()) == []
+    time.sleep(0.5)
+    assert not [p for p in workers if os.path.exists(f"/proc/{p}") and _state(p) != "Z"]
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(x) for x in fh.read().split()]
+    except OSError:
+        return []
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"

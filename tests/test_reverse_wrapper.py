@@ -140,3 +140,23 @@ def test_registry_errors_are_one_line():
         wrap(StaticTracker)(config={"reverse.windw": 3})
     with pytest.raises(BadInputError, match="positive integer"):
         wrap(StaticTracker)(config={"reverse": {"window": "0"}})
+
+
+def test_cli_run_revos_flow_on_synthetic_data_and_score(tmp_path, cli):
+    import json
+
+    from m3vos.data.synth import make_synthetic_dataset
+
+    root = make_synthetic_dataset(tmp_path / "synth", videos=2, frames=7, height=40, width=56)
+    out = tmp_path / "preds"
+    cli("run", "--model", "revos:flow", "--data", root, "--out", out, "--config",
+        "reverse.window=3", "--config", "reverse.every=3", "--config", "preset=ultrafast", check=0)
+    run = json.loads((out / "run.json").read_text())
+    assert run["tracker"]["name"] == "revos:flow" and "offline" in run["tracker"]["capabilities"]
+    assert len(list(out.rglob("*.png"))) == 14
+    cli("score", out, "--data", root, check=0)
+    results = json.loads((out / "results.json").read_text())
+    assert 0.0 < results["global"]["J-Mean"] <= 1.0
+    bad = cli("run", "--model", "revos:flow", "--data", root, "--out", tmp_path / "bad",
+              "--config", "reverse.window=0")
+    assert bad.returncode == 2 and "reverse.window" in bad.stderr and "Traceback" not in bad.stderr

@@ -22,6 +22,7 @@ import hashlib
 import json
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,8 +32,49 @@ from m3vos.data.masks import VOID_ID, read_mask
 
 ATTRIBUTES_VERSION = 1
 #: Frames per video sampled for the `lbp` entropy attribute (evenly spaced; LBP with P = 32 costs
-#: about 0.2 s per object and 480p frame, so all 200k frames would take hours).
-ENTROPY_FRAMES = 32
+#: about 0.2 s per full 480p frame, so all 200k frames would take hours).
+ENTROPY_FRAMES = 16
+
+
+@dataclass(frozen=True)
+class VideoMasks:
+    """What the per-video workers need: picklable, unlike the dataset model."""
+
+    name: str
+    mask_paths: list[Path]
+    object_ids: list[int]
+
+    @classmethod
+    def of(cls, video: Any) -> "VideoMasks":
+        return cls(video.name, list(video.mask_paths), list(video.object_ids))
+
+
+def map_videos(fn: Callable[..., Any], items: list[Any], *, workers: int | None = None,
+               on_done: Callable[[Any], None] | None = None, **kwargs: Any) -> list[Any]:
+    """`[fn(item, **kwargs) for item in items]`, on a process pool when `workers` > 1 (same results)."""
+    import functools
+    import os
+
+    workers = min(workers or os.cpu_count() or 1, len(items)) if items else 1
+    call = functools.partial(fn, **kwargs)
+    if workers <= 1:
+        out = []
+        for item in items:
+            out.append(call(item))
+            if on_done:
+                on_done(item)
+        return out
+    import multiprocessing as mp
+    import sys
+
+    ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    with ctx.Pool(workers) as pool:
+        out = []
+        for item, res in zip(items, pool.imap(call, items)):
+            out.append(res)
+            if on_done:
+                on_done(item)
+    return out
 
 _INT = re.compile(r"\d+")
 
@@ -49,36 +91,33 @@ def geometry_of_video(video: Any) -> dict[int, dict[str, float]]:
         return {}
     top = max(ids)
     paths = video.mask_paths
-    area = np.zeros((len(paths), top + 1))
-    cy = np.full((len(paths), top + 1), np.nan)
+    area = np.zeros((len(paths), top + 1))          # fraction of the frame, per frame and id
+    cy = np.full((len(paths), top + 1), np.nan)     # centroid, in image diagonals
     cx = np.full((len(paths), top + 1), np.nan)
-    frame_area = diag = None
     rr = cc = None
     for t, p in enumerate(paths):
         m = read_mask(p)
-        if rr is None or rr.size != m.size:
-            frame_area = float(m.size)
+        if rr is None or rr.size != m.size:         # (a video whose size changes is verify's problem)
             diag = math.hypot(*m.shape)
             rr, cc = np.divmod(np.arange(m.size, dtype=np.float64), m.shape[1])
         flat = m.ravel().astype(np.int64)
-        flat = np.where(flat == VOID_ID, 0, flat)
-        flat = np.where(flat > top, 0, flat)
+        flat = np.where((flat == VOID_ID) | (flat > top), 0, flat)
         counts = np.bincount(flat, minlength=top + 1)[: top + 1]
         sy = np.bincount(flat, weights=rr, minlength=top + 1)[: top + 1]
         sx = np.bincount(flat, weights=cc, minlength=top + 1)[: top + 1]
-        area[t] = counts
+        area[t] = counts / m.size
         with np.errstate(invalid="ignore", divide="ignore"):
-            cy[t] = np.where(counts > 0, sy / np.maximum(counts, 1), np.nan)
-            cx[t] = np.where(counts > 0, sx / np.maximum(counts, 1), np.nan)
+            cy[t] = np.where(counts > 0, sy / np.maximum(counts, 1) / diag, np.nan)
+            cx[t] = np.where(counts > 0, sx / np.maximum(counts, 1) / diag, np.nan)
     numbers = np.array([_frame_number(p.stem, i) for i, p in enumerate(paths)], dtype=float)
     out: dict[int, dict[str, float]] = {}
     for k in ids:
         present = area[:, k] > 0
-        size = float(area[present, k].mean() / frame_area) if present.any() else math.nan
+        size = float(area[present, k].mean()) if present.any() else math.nan
         both = present[1:] & present[:-1]
         if both.any():
             gap = np.maximum(np.diff(numbers), 1.0)
-            step = np.hypot(np.diff(cy[:, k]), np.diff(cx[:, k])) / diag / gap
+            step = np.hypot(np.diff(cy[:, k]), np.diff(cx[:, k])) / gap
             velocity = float(step[both].mean())
         else:
             velocity = math.nan
@@ -142,9 +181,14 @@ def _cache_file(dataset: Any, kind: str, extra: dict[str, Any]) -> Path:
     return cache_dir() / "analysis" / f"gt-{kind}-{digest}.json"
 
 
+def _attributes_of(vm: VideoMasks, *, kind: str, **kwargs: Any) -> dict[str, dict[str, Any]]:
+    n_masks = len(vm.mask_paths)
+    return {str(k): {**attrs, "length": n_masks} for k, attrs in _KINDS[kind](vm, **kwargs).items()}
+
+
 def gt_attributes(dataset: Any, kinds: tuple[str, ...] = ("geometry",), *, videos: list[str] | None = None,
                   entropy_frames: int = ENTROPY_FRAMES, use_cache: bool = True,
-                  progress: bool | None = None) -> dict[str, dict[str, Any]]:
+                  progress: bool | None = None, workers: int | None = None) -> dict[str, dict[str, Any]]:
     """`<video>_<id>` -> attributes (plus `length`) for the objects of `videos` (default: all).
 
     The cache holds one entry per video, so scoring a subset fills it bit by bit and a later
@@ -156,7 +200,6 @@ def gt_attributes(dataset: Any, kinds: tuple[str, ...] = ("geometry",), *, video
     names = list(videos) if videos is not None else list(dataset.video_names)
     merged: dict[str, dict[str, Any]] = {}
     for kind in kinds:
-        fn = _KINDS[kind]
         extra = {"entropy_frames": entropy_frames} if kind == "entropy" else {}
         kwargs = {"max_frames": entropy_frames} if kind == "entropy" else {}
         cache = _cache_file(dataset, kind, extra) if use_cache else None
@@ -170,14 +213,13 @@ def gt_attributes(dataset: Any, kinds: tuple[str, ...] = ("geometry",), *, video
                 per_video = {}          # a damaged cache is recomputed, never trusted
         missing = [n for n in names if n not in per_video]
         if missing:
+            items = [VideoMasks.of(dataset.video(n)) for n in missing]
             with make_progress(enabled=progress, transient=True) as bar:
                 task = bar.add_task(f"GT {kind}", total=len(missing), status="")
-                for name in missing:
-                    video = dataset.video(name)
-                    n_masks = len(video.mask_paths)
-                    per_video[name] = {str(k): {**attrs, "length": n_masks}
-                                       for k, attrs in fn(video, **kwargs).items()}
-                    bar.update(task, advance=1, status=name)
+                done = map_videos(_attributes_of, items, workers=workers, kind=kind,
+                                  on_done=lambda vm: bar.update(task, advance=1, status=vm.name), **kwargs)
+            for vm, attrs in zip(items, done):
+                per_video[vm.name] = attrs
             if cache is not None:
                 atomic_write_json(cache, {"schema": "m3vos-gt-attributes/1", "kind": kind,
                                           "videos": per_video}, indent=None)

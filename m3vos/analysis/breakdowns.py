@@ -146,7 +146,7 @@ def length_bins(edges: Sequence[int] = (150, 300, 450, 600)) -> Binner:
                 return UNKNOWN
             for lo, hi in zip(edges[:-1], edges[1:]):
                 if lo <= v < hi:
-                    return f"{lo}-{hi - 1 if hi != math.inf else ''} frames".replace("- frames", "+ frames")
+                    return f"{lo}+ frames" if hi == math.inf else f"{lo}-{hi - 1} frames"
             return UNKNOWN
         return s.map(one)
     return fn
@@ -303,8 +303,8 @@ def render_breakdowns(section: dict[str, list[dict[str, Any]]], metrics: Sequenc
     tables = []
     for name, rows in section.items():
         present = [m for m in (metrics or DEFAULT_METRICS) if any(m in r for r in rows)]
-        t = Table(title=f"breakdown: {name}" + (f" — {BREAKDOWNS[name].description}" if name in BREAKDOWNS else ""),
-                  title_justify="left")
+        t = Table(title=f"breakdown: {name}", title_justify="left",
+                  caption=BREAKDOWNS[name].description if name in BREAKDOWNS else None, caption_justify="left")
         t.add_column("value")
         t.add_column("objects", justify="right")
         for m in present:

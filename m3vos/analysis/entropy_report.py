@@ -93,47 +93,59 @@ def _lbp_video(video: Any, picks: set[int] | None) -> dict[int, list[tuple[int, 
     return curves
 
 
+def _video_entropy(vm: Any, *, definition: str, max_frames: int | None
+                   ) -> tuple[dict[str, Any], list[dict[str, Any]], list[tuple[float, float]]]:
+    """One video's row, its objects' rows and its curve (a process-pool worker)."""
+    name = vm.name
+    n = len(vm.mask_paths)
+    picks = set(E.sample_indices(n, max_frames)) if max_frames else None
+    if definition == "official":
+        h, obj_curves = _official_video(vm, picks)
+        # official frame numbers come from file names; normalise by rank within the video
+        order = {f: i for i, f in enumerate(sorted(h.frames))}
+        curve = [(order[f] / max(len(order) - 1, 1), v) for f, v in zip(h.frames, h.values)]
+    else:
+        obj_curves = _lbp_video(vm, picks)
+        per_frame: dict[int, list[float]] = {}
+        for pts in obj_curves.values():
+            for i, e in pts:
+                per_frame.setdefault(i, []).append(e)
+        frames = sorted(per_frame)
+        vals = [float(np.mean(per_frame[i])) for i in frames]
+        h = E.split_halves(frames, vals)
+        curve = [(i / max(n - 1, 1), v) for i, v in zip(frames, vals)]
+    vrow = {"video": name, "frames_used": len(h.values), "first_half": h.first_half,
+            "second_half": h.second_half, "change": h.change}
+    orows = []
+    for k in vm.object_ids:
+        pts = obj_curves.get(k, [])
+        oh = E.split_halves([i for i, _ in pts], [e for _, e in pts])
+        orows.append({"key": f"{name}_{k}", "video": name, "object_id": k, "frames_used": len(pts),
+                      "first_half": oh.first_half, "second_half": oh.second_half, "change": oh.change})
+    return vrow, orows, curve
+
+
 def compute_entropy(dataset: Any, *, definition: str = "lbp", max_frames: int | None = None,
-                    videos: list[str] | None = None, progress: bool | None = None) -> EntropyReport:
-    """Entropy tables for the dataset's ground truth (`max_frames`: evenly sampled frames per video)."""
+                    videos: list[str] | None = None, progress: bool | None = None,
+                    workers: int | None = None) -> EntropyReport:
+    """Entropy tables for the dataset's ground truth (`max_frames`: evenly sampled frames per video).
+
+    Videos run on `workers` processes (default: all CPUs); the numbers do not depend on it.
+    """
+    from m3vos.analysis.attributes import VideoMasks, map_videos
     from m3vos.utils.progress import make_progress
 
     if definition not in DEFINITIONS:
         raise BadInputError(f"unknown entropy definition {definition!r}", hint="use --definition official or lbp")
     names = videos or list(dataset.video_names)
-    vrows, orows = [], []
-    curves: dict[str, list[tuple[float, float]]] = {}
+    items = [VideoMasks.of(dataset.video(n)) for n in names]
     with make_progress(enabled=progress, transient=True) as bar:
-        task = bar.add_task(f"entropy ({definition})", total=len(names), status="")
-        for name in names:
-            video = dataset.video(name)
-            n = len(video.mask_paths)
-            picks = set(E.sample_indices(n, max_frames)) if max_frames else None
-            scale = max(n - 1, 1)
-            if definition == "official":
-                h, obj_curves = _official_video(video, picks)
-                vcurve = [(f, v) for f, v in zip(h.frames, h.values)]
-                # official frame numbers come from file names; normalise by rank within the video
-                order = {f: i for i, f in enumerate(sorted(h.frames))}
-                curves[name] = [(order[f] / max(len(order) - 1, 1), v) for f, v in vcurve]
-            else:
-                obj_curves = _lbp_video(video, picks)
-                per_frame: dict[int, list[float]] = {}
-                for pts in obj_curves.values():
-                    for i, e in pts:
-                        per_frame.setdefault(i, []).append(e)
-                frames = sorted(per_frame)
-                vals = [float(np.mean(per_frame[i])) for i in frames]
-                h = E.split_halves(frames, vals)
-                curves[name] = [(i / scale, v) for i, v in zip(frames, vals)]
-            vrows.append({"video": name, "frames_used": len(h.values), "first_half": h.first_half,
-                          "second_half": h.second_half, "change": h.change})
-            for k in video.object_ids:
-                pts = obj_curves.get(k, [])
-                oh = E.split_halves([i for i, _ in pts], [e for _, e in pts])
-                orows.append({"key": f"{name}_{k}", "video": name, "object_id": k, "frames_used": len(pts),
-                              "first_half": oh.first_half, "second_half": oh.second_half, "change": oh.change})
-            bar.update(task, advance=1, status=name)
+        task = bar.add_task(f"entropy ({definition})", total=len(items), status="")
+        done = map_videos(_video_entropy, items, workers=workers, definition=definition, max_frames=max_frames,
+                          on_done=lambda vm: bar.update(task, advance=1, status=vm.name))
+    vrows = [v for v, _, _ in done]
+    orows = [o for _, os_, _ in done for o in os_]
+    curves = {vm.name: c for vm, (_, _, c) in zip(items, done)}
     per_video = pd.DataFrame(vrows, columns=["video", "frames_used", "first_half", "second_half", "change"])
     per_object = pd.DataFrame(orows, columns=["key", "video", "object_id", "frames_used", "first_half",
                                               "second_half", "change"])
@@ -196,7 +208,7 @@ def write_entropy_report(report: EntropyReport, out_dir: str | Path) -> list[Pat
     atomic_write_text(out_dir / "per_video.csv", report.per_video.to_csv(index=False))
     atomic_write_text(out_dir / "per_object.csv", report.per_object.to_csv(index=False))
     doc = {"schema": "m3vos-entropy/1", "summary": report.summary, "correlation": report.correlation}
-    atomic_write_json(out_dir / "summary.json", _nan_to_none(doc))
+    atomic_write_json(out_dir / "summary.json", nan_to_none(doc))
     atomic_write_json(out_dir / "curves.json", {v: [[round(t, 4), round(e, 5)] for t, e in pts]
                                                 for v, pts in report.curves.items()}, indent=None)
     entropy_curves_plot({"": report.curves}, out_dir / "entropy_over_time.png", title=report.summary["label"])
@@ -205,11 +217,12 @@ def write_entropy_report(report: EntropyReport, out_dir: str | Path) -> list[Pat
     return report.files
 
 
-def _nan_to_none(x: Any) -> Any:
+def nan_to_none(x: Any) -> Any:
+    """NaN is not JSON: null instead, recursively."""
     if isinstance(x, float) and math.isnan(x):
         return None
     if isinstance(x, dict):
-        return {k: _nan_to_none(v) for k, v in x.items()}
+        return {k: nan_to_none(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_nan_to_none(v) for v in x]
+        return [nan_to_none(v) for v in x]
     return x

@@ -119,14 +119,37 @@ class Leaderboard:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
-    def to_rich(self) -> Any:
+    def to_rich(self, width: int | None = None) -> Any:
+        """A rich Table; below 130 columns (default: the terminal's width) a compact layout that
+        merges each interval into its value and leaves out the side metrics, so nothing is cut."""
         from rich.table import Table
 
+        if width is None:
+            import shutil
+
+            width = shutil.get_terminal_size((80, 24)).columns
         t = Table(title=f"Leaderboard: {self.metric}", caption=self.caption(), title_justify="left")
-        for i, c in enumerate(self.columns()):
-            t.add_column(c, justify="left" if i == 1 else "right")
-        for r in self.rows():
-            t.add_row(*r)
+        if width >= 130:
+            for i, c in enumerate(self.columns()):
+                t.add_column(c, justify="left" if i == 1 else "right")
+            for r in self.rows():
+                t.add_row(*r)
+            return t
+
+        def f(x: float | None, sign: bool = False) -> str:
+            if x is None or (isinstance(x, float) and math.isnan(x)):
+                return "—"
+            return f"{x:+.3f}" if sign else f"{x:.3f}"
+
+        for c, just in (("rank", "right"), ("name", "left"), (f"{self.metric} [95% CI]", "right"),
+                        (f"vs {self.reference} [95% CI]", "right"), ("objects", "right")):
+            t.add_column(c, justify=just)
+        for e in self.entries:
+            diff = "ref" if e.name == self.reference else \
+                f"{f(e.diff, True)} [{f(e.diff_low, True)}, {f(e.diff_high, True)}]"
+            t.add_row("base" if e.is_baseline else str(e.rank), e.name,
+                      f"{f(e.mean)} [{f(e.ci_low)}, {f(e.ci_high)}]", diff,
+                      f"{e.n_scored - e.n_dropped}" + (f" (-{e.n_dropped})" if e.n_dropped else ""))
         return t
 
     def render(self, fmt: str) -> Any:

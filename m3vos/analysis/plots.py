@@ -115,21 +115,24 @@ def scatter_ln(points_by_run: dict[str, tuple[np.ndarray, np.ndarray]], path: Pa
     return _save(fig, path)
 
 
-def curves_over_time(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, *, ylabel: str,
-                     title: str) -> Path:
-    """One line per curve over normalised time 0..1 (worst objects' J, for instance)."""
+def curves_over_time(curves_by_run: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path: Path, *,
+                     ylabel: str, title: str) -> Path:
+    """One panel per run, one line per curve over normalised time 0..1 (e.g. the worst objects' J)."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for j, (label, (t, y)) in enumerate(curves.items()):
-        ax.plot(t, y, lw=1.4, color=COLORS[j % len(COLORS)], label=label)
-    ax.set_xlabel("normalised time (0 = first evaluated frame, 1 = last)")
-    ax.set_ylabel(ylabel)
-    ax.set_xlim(0, 1)
-    ax.set_ylim(-0.03, 1.05)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    if curves:
-        ax.legend(fontsize=7, loc="best")
+    runs = list(curves_by_run) or [""]
+    fig, axes = plt.subplots(1, len(runs), figsize=(5.6 * len(runs), 4.2), squeeze=False, sharey=True)
+    for ax, run in zip(axes[0], runs):
+        for j, (label, (t, y)) in enumerate(curves_by_run.get(run, {}).items()):
+            ax.plot(t, y, lw=1.4, color=COLORS[j % len(COLORS)], label=label)
+        ax.set_xlabel("normalised time (0 = first evaluated frame, 1 = last)")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(-0.03, 1.05)
+        ax.set_title(f"{run}: {title}" if run else title, fontsize=10)
+        ax.grid(alpha=0.3)
+        if curves_by_run.get(run):
+            ax.legend(fontsize=7, loc="best")
+    axes[0][0].set_ylabel(ylabel)
+    fig.tight_layout()
     return _save(fig, path)
 
 

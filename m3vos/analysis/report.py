@@ -39,8 +39,20 @@ class Report:
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def main_file(self) -> Path:
+        """report.html, else report.md, else the folder: what to open first."""
+        for name in ("report.html", "report.md"):
+            if self.out_dir / name in self.files:
+                return self.out_dir / name
+        return self.out_dir
 
-def _open_dataset(runs: list[ResultsFolder], data: str | Path | None, labels: str | Path | None) -> Any:
+    def __fspath__(self) -> str:          # `Path(write_report(...))` is the page to open
+        return str(self.main_file)
+
+
+def open_results_dataset(runs: list[ResultsFolder], data: str | Path | None, labels: str | Path | None) -> Any:
+    """`data` if given, else the dataset recorded in the first results (None when it has moved)."""
     from m3vos.data.dataset import open_dataset
 
     if data is not None:
@@ -58,10 +70,15 @@ def _pred_dir(run: ResultsFolder) -> Path:
 
 
 def write_report(result_dirs: Sequence[str | Path], out_dir: str | Path | None = None, *,
-                 data: str | Path | None = None, labels: str | Path | None = None, html_page: bool = True,
+                 data: str | Path | None = None, labels: str | Path | None = None, dataset: Any = None,
+                 html_page: bool = True,
                  markdown: bool = True, worst: int = 6, contact_frames: int = 3, entropy: bool = True,
                  metric: str = MAIN_METRIC, progress: bool | None = None) -> Report:
-    """Build the report for `result_dirs` and write it into `out_dir` (default: first folder's `report/`)."""
+    """Build the report for `result_dirs` and write it into `out_dir` (default: first folder's `report/`).
+
+    The dataset is `dataset` (an open `Dataset`), else `data` (a root), else the one recorded in the
+    first results. The returned `Report` is path-like: `Path(report)` is the page to open.
+    """
     from m3vos.analysis.table import object_table
     from m3vos.utils.atomic import atomic_write_text
 
@@ -72,7 +89,8 @@ def write_report(result_dirs: Sequence[str | Path], out_dir: str | Path | None =
         if metric not in r.metrics():
             raise BadInputError(f"metric {metric!r} is not in these results", path=r.file,
                                 hint=f"pick one of {', '.join(r.metrics())} with --metric")
-    dataset = _open_dataset(runs, data, labels)
+    if dataset is None:
+        dataset = open_results_dataset(runs, data, labels)
     notes: list[str] = []
     gt: dict[str, dict[str, Any]] | None = None
     if dataset is None:
@@ -109,15 +127,16 @@ def write_report(result_dirs: Sequence[str | Path], out_dir: str | Path | None =
     worst_tables = {run: t.nsmallest(worst, metric)[["key", metric, "transition", "group"]
                                                     + [c for c in ("size", "velocity") if c in t.columns]]
                     for run, t in tables.items()}
-    curves = {}
+    curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for r in runs:
         for key in worst_tables[r.name]["key"]:
             pf = r.per_frame.get(key)
             if pf and pf.get("J"):
                 y = np.asarray(pf["J"], float)
                 t = np.linspace(0, 1, len(y)) if len(y) > 1 else np.zeros(1)
-                curves[f"{r.name}: {key}" if len(runs) > 1 else key] = (t, y)
-    figs["worst_time"] = plots.curves_over_time(curves, out / "j_over_time_worst.png", ylabel="J per frame",
+                curves.setdefault(r.name, {})[key] = (t, y)
+    figs["worst_time"] = plots.curves_over_time(curves if len(runs) > 1 else {"": curves.get(runs[0].name, {})},
+                                                out / "j_over_time_worst.png", ylabel="J per frame",
                                                 title=f"J over time, {worst} worst objects by {metric}")
     if not curves:
         notes.append("results hold no per-frame values: the J-over-time plot is empty")
@@ -284,7 +303,9 @@ def breakdown_frame(rows_by_run: dict[str, list[dict[str, Any]]], metric: str = 
 
 def _md_table(df: pd.DataFrame) -> str:
     cols = list(df.columns)
-    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in cols]
+    lines = ["| " + " | ".join(map(str, cols)) + " |",
+             "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
     for _, r in df.iterrows():
         lines.append("| " + " | ".join(_fmt(r[c]).replace("|", "\\|") for c in cols) + " |")
     return "\n".join(lines)

@@ -58,10 +58,35 @@ class Correlation:
     p_value: float
 
 
+def _rank_rows(m: np.ndarray) -> np.ndarray:
+    """Average ranks along each row (ties share their mean rank), via pandas (already loaded)."""
+    import pandas as pd
+
+    return pd.DataFrame(m).rank(axis=1, method="average").to_numpy()
+
+
+def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rho: Pearson correlation of the average ranks."""
+    x = np.asarray(x, float)[None, :]
+    y = np.asarray(y, float)[None, :]
+    return float(_pearson_rows(_rank_rows(x), _rank_rows(y))[0])
+
+
 def spearman_ci(x: Sequence[float], y: Sequence[float], groups: Sequence[str] | None = None, *,
                 n_boot: int = DEFAULT_BOOT, seed: int = DEFAULT_SEED, level: float = 0.95) -> Correlation:
-    """Spearman's rho with a percentile bootstrap interval (resampling `groups`, e.g. videos)."""
-    from scipy.stats import spearmanr
+    """Spearman's rho with a percentile bootstrap interval (resampling `groups`, e.g. videos).
+
+    The p-value is the two-sided t approximation (exact enough for n >= 10; scipy.stats is not
+    imported, it costs seconds at start-up).
+    """
+    from scipy.special import stdtr
 
     x = np.asarray(x, float)
     y = np.asarray(y, float)
@@ -71,18 +96,24 @@ def spearman_ci(x: Sequence[float], y: Sequence[float], groups: Sequence[str] | 
     n = len(x)
     if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return Correlation(math.nan, math.nan, math.nan, n, math.nan)
-    res = spearmanr(x, y)
-    rho, p = float(res.statistic), float(res.pvalue)
+    rho = spearman(x, y)
+    if abs(rho) >= 1:
+        p = 0.0
+    else:
+        t = rho * math.sqrt((n - 2) / (1 - rho * rho))
+        p = float(2 * stdtr(n - 2, -abs(t)))
     uniq, codes = np.unique(g, return_inverse=True)
     members = [np.flatnonzero(codes == i) for i in range(len(uniq))]
     rng = np.random.default_rng(seed)
-    reps = []
-    for _ in range(n_boot):
-        pick = rng.integers(0, len(uniq), len(uniq))
-        idx = np.concatenate([members[i] for i in pick])
-        xs, ys = x[idx], y[idx]
-        if np.ptp(xs) == 0 or np.ptp(ys) == 0:
-            continue
-        reps.append(spearmanr(xs, ys).statistic)
-    lo, hi = percentile_ci(np.asarray(reps, float), level)
+    # Videos hold different numbers of objects, so resamples differ in length: rank the
+    # resamples of equal length together, one matrix per length.
+    reps = np.full(n_boot, np.nan)
+    rows = [np.concatenate([members[i] for i in rng.integers(0, len(uniq), len(uniq))]) for _ in range(n_boot)]
+    by_len: dict[int, list[int]] = {}
+    for b, idx in enumerate(rows):
+        by_len.setdefault(len(idx), []).append(b)
+    for length, bs in by_len.items():
+        idx = np.stack([rows[b] for b in bs])
+        reps[bs] = _pearson_rows(_rank_rows(x[idx]), _rank_rows(y[idx]))
+    lo, hi = percentile_ci(reps, level)
     return Correlation(rho, lo, hi, n, p)

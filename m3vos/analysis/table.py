@@ -11,7 +11,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from m3vos.analysis.keys import VideoIndex, resolve_entry, split_key
-from m3vos.analysis.results_io import ENTRY_FIELDS, metric_names
+from m3vos.analysis.results_io import metric_names
 
 #: Group of a labelled object whose transition is not one of the 23 (`seperate`, `separate_out`).
 OUTSIDE_TAXONOMY = "(outside the 23)"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator
@@ -273,10 +273,13 @@ def _read_split(path: Path) -> tuple[list[str], list[str]]:
     names: list[str] = []
     seen: set[str] = set()
     dups: list[str] = []
-    for line in text.splitlines():
+    for line_no, line in enumerate(text.splitlines(), start=1):
         name = line.strip()
         if not name or name.startswith("#"):
             continue
+        if "/" in name or "\\" in name or name in (".", ".."):
+            raise BadInputError(f"line {line_no}: {name!r} is not a video name (no paths allowed)", path=path,
+                                hint="one video folder name a line")
         if name in seen:
             dups.append(name)
             continue

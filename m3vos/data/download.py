@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
-from m3vos.errors import BadInputError, M3vosError
+from m3vos.errors import M3vosError
 
 CHUNK = 1 << 20
 TIMEOUT = 30.0
@@ -111,7 +111,11 @@ def download_file(url: str, dest: str | os.PathLike[str], *, sha256: str | None 
     fetched stays in `<dest>.part`, so a later call carries on from there.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise M3vosError(f"cannot create the download folder ({exc.strerror or exc})", path=dest.parent,
+                         hint="pick a destination you can write to") from None
     if dest.is_file():
         if _check_digest(dest, sha256, md5) is None:
             return dest
@@ -149,7 +153,9 @@ def download_file(url: str, dest: str | os.PathLike[str], *, sha256: str | None 
             except OSError as exc:
                 if exc.errno == errno.ENOSPC:
                     raise _disk_full(exc, part) from None
-                raise
+                raise M3vosError(f"cannot write the download ({exc.strerror or exc})", path=part,
+                                 hint="check that the folder exists and is writable, or pick another destination"
+                                 ) from None
 
     bad = _check_digest(part, sha256, md5)
     if bad is not None:

@@ -161,6 +161,7 @@ class PhaseLabel:
     transition: str | None
     raw_before: str | None = None
     raw_after: str | None = None
+    source: str | None = None          # the file this label was read from
 
 
 def read_phase_labels(path: Path) -> dict[str, PhaseLabel]:
@@ -187,7 +188,7 @@ def read_phase_labels(path: Path) -> dict[str, PhaseLabel]:
             trans = rec.get("phase transition", rec.get("phase_transition", rec.get("transition")))
             out[f"{video}_{oid}"] = PhaseLabel(
                 taxonomy.normalize_phase(before), taxonomy.normalize_phase(after),
-                taxonomy.normalize_transition(trans), before, after)
+                taxonomy.normalize_transition(trans), before, after, str(path))
     return out
 
 
@@ -205,23 +206,28 @@ def read_challenges(path: Path) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def read_target_objects(path: Path) -> dict[str, list[int]]:
-    """`meta/target_object.json`: video -> sorted object ids (`{"obj_<k>": {...}}` per video)."""
+def read_target_objects(path: Path) -> dict[str, list[int]] | None:
+    """`meta/target_object.json`: video -> sorted object ids (`{"obj_<k>": {...}}` per video).
+
+    Videos whose ids cannot be read are left out; None when nothing could be read (an unknown
+    format must not turn into "every video disagrees with its metadata").
+    """
     try:
         data = json.loads(_read_text(path))
     except json.JSONDecodeError as exc:
         raise BadInputError(f"not valid JSON ({exc.msg})", path=path, hint="re-download meta/") from None
     out: dict[str, list[int]] = {}
     if not isinstance(data, dict):
-        return out
+        return None
     for video, objs in data.items():
         ids = []
         for k in (objs or {}) if isinstance(objs, dict) else objs or []:
             digits = re.sub(r"^\D*", "", str(k))
             if digits.isdigit():
                 ids.append(int(digits))
-        out[video] = sorted(ids)
-    return out
+        if ids:
+            out[video] = sorted(ids)
+    return out or None
 
 
 @dataclass(frozen=True)
@@ -261,6 +267,14 @@ def read_rating_csv(path: Path, rater: str | None = None) -> list[Rating]:
             cell = cell.strip()
             values[name] = int(float(cell)) if cell else None
         out.append(Rating(rater, vid, " ".join(row[1].split()), values))
+    return out
+
+
+def read_ratings(folder: Path) -> list[Rating]:
+    """Every rater's ratings from `<folder>/human_score/rater_*.csv` (empty when absent)."""
+    out: list[Rating] = []
+    for path in sorted((Path(folder) / "human_score").glob("rater_*.csv")):
+        out.extend(read_rating_csv(path))
     return out
 
 
@@ -319,7 +333,7 @@ class LabelSet:
             video, obj_id, before=lab.before, after=lab.after, transition=lab.transition,
             group=taxonomy.transition_group(lab.transition), intra=taxonomy.is_intra(lab.transition),
             core=core, difficulty=self.difficulty.get(key), challenges=self.challenges.get(key, ()),
-            label_source=self.sources.get("phase"))
+            label_source=lab.source)
 
     def coverage(self, objects: list["TargetObject"]) -> dict[str, Any]:
         """Which dataset objects no label file knows, and which labels match no dataset object."""
@@ -333,13 +347,23 @@ class LabelSet:
                 "sources": dict(self.sources)}
 
 
+def _merged(old: KeyIndex | None, new: Iterable[tuple[str, Any]]) -> KeyIndex:
+    """`new` entries win; entries only `old` has are kept (synthetic meta + official cache)."""
+    items = dict(old.exact) if old is not None else {}
+    items.update(new)
+    return KeyIndex(items.items())
+
+
 def load_label_dir(folder: Path, into: LabelSet | None = None) -> LabelSet:
-    """Read whatever label files `folder` holds (official names) into a `LabelSet`."""
+    """Read whatever label files `folder` holds (official names) into a `LabelSet`.
+
+    Reading a second folder into the same set adds to it: its entries win key by key.
+    """
     ls = into or LabelSet()
     phase = folder / PHASE_LABEL_FILE
     if phase.is_file():
-        ls.phase = KeyIndex(read_phase_labels(phase).items())
-        ls.sources["phase"] = str(phase)
+        ls.phase = _merged(ls.phase, read_phase_labels(phase).items())
+        ls.sources["phase"] = str(phase) if "phase" not in ls.sources else f"{ls.sources['phase']}, {phase}"
     diff: dict[str, str] = {}
     for level in ("easy", "mid", "hard"):           # nested lists: the hardest one wins
         p = folder / DIFFICULTY_FILES[level]
@@ -348,18 +372,18 @@ def load_label_dir(folder: Path, into: LabelSet | None = None) -> LabelSet:
                 diff[key] = level
             ls.sources[f"difficulty_{level}"] = str(p)
     if diff:
-        ls.difficulty = KeyIndex(diff.items())
+        ls.difficulty = _merged(ls.difficulty, diff.items())
     valid = folder / VALID_FILE
     if valid.is_file():
-        ls.valid = KeyIndex((k, True) for k in read_key_list(valid))
+        ls.valid = _merged(ls.valid, ((k, True) for k in read_key_list(valid)))
         ls.sources["valid"] = str(valid)
     core = folder / CORE_FILE
     if core.is_file():
-        ls.core_videos = KeyIndex((k, True) for k in read_key_list(core))
+        ls.core_videos = _merged(ls.core_videos, ((k, True) for k in read_key_list(core)))
         ls.sources["core"] = str(core)
     chal = folder / CHALLENGE_FILE
     if chal.is_file():
-        ls.challenges = KeyIndex(read_challenges(chal).items())
+        ls.challenges = _merged(ls.challenges, read_challenges(chal).items())
         ls.sources["challenges"] = str(chal)
     tobj = folder / TARGET_OBJECT_FILE
     if tobj.is_file():

@@ -57,13 +57,18 @@ def build_manifest(root: str | os.PathLike[str], *, source: dict[str, Any] | Non
 
 
 def write_manifest(root: str | os.PathLike[str], *, source: dict[str, Any] | None = None,
-                   workers: int = 4, timestamp: bool = True) -> Path:
+                   workers: int = 4, timestamp: bool = True, progress: bool | None = None) -> Path:
+    """Hash every data file under `root` into `root/m3vos_manifest.json` (atomically)."""
     from m3vos.utils.atomic import atomic_write_json
+    from m3vos.utils.progress import make_progress
 
     root = Path(root)
     dest = root / MANIFEST_NAME
-    atomic_write_json(dest, build_manifest(root, source=source, workers=workers, timestamp=timestamp),
-                      indent=None)
+    with make_progress(enabled=progress, transient=True) as bar:
+        task = bar.add_task("manifest (sha256)", total=None, status="")
+        doc = build_manifest(root, source=source, workers=workers, timestamp=timestamp,
+                             on_file=lambda: bar.update(task, advance=1))
+    atomic_write_json(dest, doc, indent=None)
     return dest
 
 

@@ -104,6 +104,10 @@ def download_from_url(url: str, dest: Path, *, sha256: str | None = None, md5: s
         _hoist_single_folder(staging)
         out = _finish(staging, dest, {"kind": "url", "url": url, "sha256": sha256, "archive": name},
                       force=force, remember=remember)
+    except BadInputError:
+        shutil.rmtree(staging, ignore_errors=True)
+        archive.unlink(missing_ok=True)      # unsafe, corrupt or not an archive: never reuse it
+        raise
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -138,6 +142,7 @@ def download_from_hf(dest: Path, *, repo: str = HF_REPO, revision: str = HF_REVI
         snapshot_download(repo_id=repo, repo_type="dataset", revision=revision, local_dir=staging,
                           allow_patterns=patterns, max_workers=max_workers, endpoint=endpoint)
     except RevisionNotFoundError:
+        _drop_if_empty(staging)
         raise BadInputError(f"revision {revision!r} not found in dataset {repo}",
                             hint="pass --revision main (or a commit of the dataset repository)") from None
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
@@ -152,9 +157,19 @@ def download_from_hf(dest: Path, *, repo: str = HF_REPO, revision: str = HF_REVI
                          exit_code=3) from None
     shutil.rmtree(staging / ".cache", ignore_errors=True)
     if videos:
-        _restrict_split(staging, videos)
+        try:
+            _restrict_split(staging, videos)
+        except BadInputError:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return _finish(staging, dest, {"kind": "hf", "repo": repo, "revision": revision,
                                    "videos": videos or None}, force=force, remember=remember)
+
+
+def _drop_if_empty(staging: Path) -> None:
+    """Remove a work folder that holds nothing worth resuming (only hub bookkeeping)."""
+    if staging.is_dir() and not any(p.is_file() for p in staging.rglob("*") if ".cache" not in p.parts):
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _restrict_split(root: Path, videos: list[str]) -> None:

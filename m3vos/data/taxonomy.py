@@ -89,8 +89,7 @@ def normalize_transition(label: str | None) -> str | None:
     """Lower-case, single-spaced label (`Flow  Out` -> `flow out`); spelling is kept."""
     if label is None:
         return None
-    text = re.sub(r"[\s_]+", " ", str(label).strip().lower()) if label.strip().lower() != "separate_out" \
-        else "separate_out"
+    text = " ".join(str(label).lower().split())
     return text or None
 
 

@@ -40,6 +40,7 @@ WARNING_CODES: dict[str, str] = {
     "not_in_manifest": "a file is not in the manifest",
     "no_manifest": "no manifest: checksums were not checked",
     "void": "masks contain void (255) pixels",
+    "sparse": "a DAVIS-style video annotates only some frames",
 }
 
 
@@ -93,10 +94,13 @@ _REDOWNLOAD = "re-download the dataset (`m3vos data download`) or restore this f
 
 
 def _jpeg_complete(path: Path) -> bool:
+    """True when the end-of-image marker is in the last KiB (it cannot occur inside scan data,
+    where 0xFF is always stuffed; a little padding after it is tolerated)."""
     with open(path, "rb") as f:
-        f.seek(-2, os.SEEK_END)
-        tail = f.read(2)
-    return tail == b"\xff\xd9"
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - 1024))
+        tail = f.read()
+    return b"\xff\xd9" in tail
 
 
 def _check_frame(path: Path) -> tuple[tuple[int, int] | None, Problem | None]:
@@ -129,14 +133,16 @@ def _check_mask(path: Path) -> tuple[np.ndarray | None, tuple[int, int] | None, 
                 return None, (im.size[1], im.size[0]), Problem(
                     "mask_mode", str(path), f"mask is a {mode} image, not a palette (P) or grayscale (L) PNG",
                     "convert it to a palette PNG whose indices are object ids (0 background, 255 void)")
-            arr = np.asarray(im)
+            im.load()                      # decodes: a truncated or corrupt PNG fails here
+            hist = np.asarray(im.histogram()[:256], dtype=np.int64)   # C histogram, no array copy
+            shape = (im.size[1], im.size[0])
     except (OSError, ValueError, SyntaxError) as exc:
         return None, None, Problem("unreadable", str(path), f"not a readable PNG ({exc.__class__.__name__})",
                                    _REDOWNLOAD)
-    return np.bincount(arr.ravel(), minlength=256), arr.shape[:2], None
+    return hist, shape, None
 
 
-def _verify_video(video: Any, quick: bool) -> _VideoResult:
+def _verify_video(video: Any, quick: bool, sparse_ok: bool = False) -> _VideoResult:
     res = _VideoResult()
     name = video.name
     ann = video.annotations_dir
@@ -163,9 +169,14 @@ def _verify_video(video: Any, quick: bool) -> _VideoResult:
                                         f"(first: {only_m[0]})", "rename the masks after their frames (e.g. "
                                         "0000000.png for 0000000.jpg) or restore the missing frames"))
         if only_f:
-            res.problems.append(Problem("unpaired", str(video.images_dir / only_f[0]) if video.images_dir else name,
-                                        f"{len(only_f)} frame(s) without a mask (first: {only_f[0]}); "
-                                        "M3-VOS annotates every frame", "restore the missing masks"))
+            where = str(video.images_dir / only_f[0]) if video.images_dir else name
+            if sparse_ok:   # DAVIS-style sets may annotate only some frames (e.g. the first)
+                res.warnings.append(Problem("sparse", where, f"{len(only_f)} frame(s) without a mask "
+                                            f"(first: {only_f[0]})", "none needed for a sparsely annotated set"))
+            else:
+                res.problems.append(Problem("unpaired", where, f"{len(only_f)} frame(s) without a mask "
+                                            f"(first: {only_f[0]}); M3-VOS annotates every frame",
+                                            "restore the missing masks"))
     size: tuple[int, int] | None = None
     first_hist: np.ndarray | None = None
     void = 0
@@ -251,8 +262,27 @@ def _check_manifest(root: Path, manifest: dict[str, Any], quick: bool, workers: 
 
 def verify_dataset(root: str | os.PathLike[str] | None = None, *, split: str = "val",
                    labels_dir: str | os.PathLike[str] | None = None, quick: bool = False,
-                   workers: int | None = None, progress: bool | None = None) -> VerifyReport:
-    """Check a dataset root; never raises for data problems (they are in the report)."""
+                   workers: int | None = None, progress: bool | None = None,
+                   allow: tuple[str, ...] = ()) -> VerifyReport:
+    """Check a dataset root; never raises for data problems (they are in the report).
+
+    Codes in `allow` are reported as warnings instead of problems (e.g. `ids_mismatch` for a
+    release known to disagree with its own metadata).
+    """
+    unknown = [c for c in allow if c not in PROBLEM_CODES]
+    if unknown:
+        raise BadInputError(f"unknown problem code(s) {', '.join(unknown)}",
+                            hint=f"use one of {', '.join(PROBLEM_CODES)}")
+    report = _verify(root, split=split, labels_dir=labels_dir, quick=quick, workers=workers, progress=progress)
+    if allow:
+        report.warnings.extend(p for p in report.problems if p.code in allow)
+        report.problems = [p for p in report.problems if p.code not in allow]
+        report.stats["allowed"] = list(allow)
+    return report
+
+
+def _verify(root: str | os.PathLike[str] | None, *, split: str, labels_dir: str | os.PathLike[str] | None,
+            quick: bool, workers: int | None, progress: bool | None) -> VerifyReport:
     from m3vos.data.config import resolve_data_root
     from m3vos.data.dataset import open_dataset
     from m3vos.data.manifest import read_manifest
@@ -294,7 +324,7 @@ def verify_dataset(root: str | os.PathLike[str] | None = None, *, split: str = "
     with make_progress(enabled=progress) as bar:
         task = bar.add_task("verify", total=len(ds), status="")
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for video, res in zip(ds, pool.map(lambda v: _verify_video(v, quick), ds)):
+            for video, res in zip(ds, pool.map(lambda v: _verify_video(v, quick, ds.layout == "davis"), ds)):
                 report.problems.extend(res.problems)
                 report.warnings.extend(res.warnings)
                 totals["frames"] += res.n_frames
@@ -302,7 +332,7 @@ def verify_dataset(root: str | os.PathLike[str] | None = None, *, split: str = "
                 video_ids[video.name] = res.ids
                 bar.update(task, advance=1)
 
-        _check_metadata(ds, video_ids, report)
+        _check_metadata(ds, video_ids, report, quick)
         try:
             manifest = read_manifest(ds.root)
         except BadInputError as exc:
@@ -324,7 +354,7 @@ def verify_dataset(root: str | os.PathLike[str] | None = None, *, split: str = "
     return report
 
 
-def _check_metadata(ds: Any, video_ids: dict[str, set[int]], report: VerifyReport) -> None:
+def _check_metadata(ds: Any, video_ids: dict[str, set[int]], report: VerifyReport, quick: bool) -> None:
     """Object ids in masks versus meta/target_object.json, and objects without labels."""
     try:
         labels = ds.labels
@@ -341,7 +371,8 @@ def _check_metadata(ds: Any, video_ids: dict[str, set[int]], report: VerifyRepor
                                                    "re-download meta/ with the data"))
                 continue
             want = set(meta_ids[name])
-            if ids and want != ids:
+            # --quick decodes only the first mask: then ids seen must be a subset of the metadata's.
+            if ids and (not ids <= want if quick else want != ids):
                 report.problems.append(Problem(
                     "ids_mismatch", str(ds.annotations_dir / name),
                     f"masks hold object ids {sorted(ids)}, the metadata lists {sorted(want)}",

@@ -10,7 +10,6 @@ are counted; the radius still comes from the full frame size.
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import cv2

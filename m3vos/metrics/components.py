@@ -30,63 +30,83 @@ def label_components(mask: np.ndarray) -> tuple[int, np.ndarray]:
     return n - 1, labels
 
 
-def _overlaps(gt_labels: np.ndarray, n_gt: int, pred_labels: np.ndarray, n_pred: int
+def _overlaps(gt: np.ndarray, gl: np.ndarray, n_gt: int, pred: np.ndarray, pl: np.ndarray, n_pred: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Component sizes and the overlapping (gt, pred, intersection) triples (0-based ids)."""
-    g = gt_labels.ravel()
-    p = pred_labels.ravel()
-    gt_size = np.bincount(g, minlength=n_gt + 1)[1:]
-    pred_size = np.bincount(p, minlength=n_pred + 1)[1:]
-    both = (g > 0) & (p > 0)
-    codes = (g[both].astype(np.int64) - 1) * n_pred + (p[both].astype(np.int64) - 1)
-    uniq, inter = np.unique(codes, return_counts=True)
-    return gt_size, pred_size, uniq // n_pred, uniq % n_pred, inter
+    gt_size = np.bincount(gl.ravel(), minlength=n_gt + 1)[1:]
+    pred_size = np.bincount(pl.ravel(), minlength=n_pred + 1)[1:]
+    both = np.flatnonzero(gt & pred)  # only overlapping pixels can pair components
+    codes = (gl.ravel()[both].astype(np.int64) - 1) * n_pred + (pl.ravel()[both] - 1)
+    if n_gt * n_pred <= 1 << 16:
+        table = np.bincount(codes, minlength=n_gt * n_pred)
+        pairs = np.flatnonzero(table)
+        inter = table[pairs]
+    else:
+        pairs, inter = np.unique(codes, return_counts=True)
+    return gt_size, pred_size, pairs // n_pred, pairs % n_pred, inter
 
 
-def jcc_hungarian(gt: np.ndarray, pred: np.ndarray) -> float:
-    """Official (Hungarian) J_cc of one frame for boolean masks (full frame or a shared crop)."""
+def jcc_hungarian(gt: np.ndarray, pred: np.ndarray, inter: int | None = None, union: int | None = None) -> float:
+    """Official (Hungarian) J_cc of one frame for boolean masks (full frame or a shared crop).
+
+    `inter`/`union` (pixel counts of the two masks, when the caller has them) short-cut the
+    common one-component-each case.
+    """
     n_gt, gl = label_components(gt)
     if n_gt == 0:
         return 0.0
     n_pred, pl = label_components(pred)
     if n_pred == 0:
         return 0.0
-    gt_size, pred_size, gi, pj, inter = _overlaps(gl, n_gt, pl, n_pred)
-    if len(inter) == 0:
+    if n_gt == 1 and n_pred == 1 and inter is not None and union is not None:
+        return inter / (union + IOU_EPS)
+    gt_size, pred_size, gi, pj, inter_px = _overlaps(gt, gl, n_gt, pred, pl, n_pred)
+    if len(inter_px) == 0:
         return 0.0
-    iou = inter / (gt_size[gi] + pred_size[pj] - inter + IOU_EPS)
+    iou = inter_px / (gt_size[gi] + pred_size[pj] - inter_px + IOU_EPS)
     return _max_matching(gi, pj, iou) / n_gt
+
+
+def _blocks(gi: np.ndarray, pj: np.ndarray) -> np.ndarray:
+    """Connected part of each edge of the bipartite overlap graph (union-find over the edges)."""
+    parent: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def find(x: tuple[int, int]) -> tuple[int, int]:
+        root = x
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while x != root:
+            parent[x], x = root, parent.get(x, x)
+        return root
+
+    for g, p in zip(gi.tolist(), pj.tolist()):
+        a, b = find((0, g)), find((1, p))
+        if a != b:
+            parent[a] = b
+    roots: dict[tuple[int, int], int] = {}
+    return np.array([roots.setdefault(find((0, g)), len(roots)) for g in gi.tolist()])
 
 
 def _max_matching(gi: np.ndarray, pj: np.ndarray, iou: np.ndarray) -> float:
     """Total IoU of the maximum-weight matching over the sparse bipartite graph."""
-    rows, gi_c = np.unique(gi, return_inverse=True)
-    cols, pj_c = np.unique(pj, return_inverse=True)
-    if len(rows) == 1 or len(cols) == 1:
-        return float(iou.max())
     from scipy.optimize import linear_sum_assignment  # lazy: importing scipy.optimize costs 0.3 s
 
-    if len(rows) * len(cols) <= 4096:
-        dense = np.zeros((len(rows), len(cols)))
-        dense[gi_c, pj_c] = iou
-        r, c = linear_sum_assignment(dense, maximize=True)
-        return float(dense[r, c].sum())
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    nr = len(rows)
-    graph = coo_matrix((np.ones(len(iou)), (gi_c, nr + pj_c)), shape=(nr + len(cols),) * 2)
-    _, part = connected_components(graph, directed=False)
-    edge_part = part[gi_c]
-    order = np.argsort(edge_part, kind="stable")
+    n_rows, n_cols = len(np.unique(gi)), len(np.unique(pj))
+    if n_rows == 1 or n_cols == 1:
+        return float(iou.max())
+    if n_rows * n_cols <= 256:
+        edge_part = np.zeros(len(iou), dtype=np.int64)
+    else:
+        edge_part = _blocks(gi, pj)
+    sizes = np.bincount(edge_part)
+    lone = sizes[edge_part] == 1           # a pair that overlaps nothing else: always matched
+    total = float(iou[lone].sum())
+    rest = np.flatnonzero(~lone)
+    order = rest[np.argsort(edge_part[rest], kind="stable")]
     bounds = np.flatnonzero(np.diff(edge_part[order])) + 1
-    total = 0.0
-    for block in np.split(order, bounds):
-        if len(block) == 1:
-            total += float(iou[block[0]])
-            continue
-        r_ids, r_c = np.unique(gi_c[block], return_inverse=True)
-        c_ids, c_c = np.unique(pj_c[block], return_inverse=True)
+    for block in np.split(order, bounds) if len(order) else []:
+        r_ids, r_c = np.unique(gi[block], return_inverse=True)
+        c_ids, c_c = np.unique(pj[block], return_inverse=True)
         if len(r_ids) == 1 or len(c_ids) == 1:
             total += float(iou[block].max())
             continue
@@ -113,7 +133,7 @@ def _raster_order_labels(mask: np.ndarray) -> tuple[int, np.ndarray]:
     return n, remap[labels]
 
 
-def jcc_greedy(gt: np.ndarray, pred: np.ndarray) -> float:
+def jcc_greedy(gt: np.ndarray, pred: np.ndarray, inter: int | None = None, union: int | None = None) -> float:
     """The official `--origin_Jcc` variant, quirks included.
 
     Each GT component in label order takes the remaining predicted component of highest IoU
@@ -128,8 +148,8 @@ def jcc_greedy(gt: np.ndarray, pred: np.ndarray) -> float:
     n_pred, pl = _raster_order_labels(pred)
     if n_pred == 0:
         return 0.0
-    gt_size, pred_size, gi, pj, inter = _overlaps(gl, n_gt, pl, n_pred)
-    iou = inter / (gt_size[gi] + pred_size[pj] - inter)
+    gt_size, pred_size, gi, pj, inter_px = _overlaps(gt, gl, n_gt, pred, pl, n_pred)
+    iou = inter_px / (gt_size[gi] + pred_size[pj] - inter_px)
     candidates: dict[int, dict[int, float]] = {}
     for g, p, v in zip(gi.tolist(), pj.tolist(), iou.tolist()):
         candidates.setdefault(g, {})[p] = v

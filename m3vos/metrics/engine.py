@@ -20,10 +20,6 @@ from m3vos.metrics.results import ScoreResult
 from m3vos.metrics.video import VideoScore, VideoTask, is_junk, score_video
 
 
-class _VideoLike(Protocol):
-    mask_paths: list[Path]
-
-
 class DatasetLike(Protocol):
     """What the engine needs from a dataset (`m3vos.data.dataset.Dataset` has it)."""
 
@@ -55,7 +51,7 @@ def select_videos(dataset: DatasetLike, videos: Sequence[str] | None) -> list[st
     return [n for n in names if n in wanted]
 
 
-def _check_prediction_root(preds: Path, names: list[str], options: ScoreOptions) -> list[str]:
+def _check_prediction_root(preds: Path, names: list[str], options: ScoreOptions) -> None:
     if not preds.exists():
         raise BadInputError("prediction folder does not exist", path=preds,
                             hint="pass the folder that holds one <video>/ folder of PNG masks per video")
@@ -69,7 +65,6 @@ def _check_prediction_root(preds: Path, names: list[str], options: ScoreOptions)
                             f"(found: {found}; expected e.g. {names[0]}/)", path=preds,
                             hint="point at the folder holding <video>/<frame>.png, or pass --data for the "
                                  "dataset these predictions belong to")
-    return []
 
 
 def _frame_stems(video: Any) -> frozenset[str]:
@@ -91,12 +86,14 @@ def score_predictions(preds: str | os.PathLike[str], dataset: DatasetLike, *, pr
                            missing=missing, strict=strict)
     preds = Path(preds)
     names = select_videos(dataset, videos)
-    warnings = _check_prediction_root(preds, names, options)
+    _check_prediction_root(preds, names, options)
+    warnings: list[str] = []
     tasks = []
     for name in names:
         video = dataset.video(name)
         tasks.append(VideoTask(name=name, gt_paths=tuple(video.mask_paths), pred_dir=preds / name,
-                               options=options, frame_stems=_frame_stems(video)))
+                               options=options, frame_stems=_frame_stems(video),
+                               gt_dir=getattr(video, "annotations_dir", None)))
     scores = {s.name: s for s in _run(tasks, workers or default_workers(), on_video_done)}
     ordered = [scores[n] for n in names]
     for s in ordered:
@@ -104,6 +101,18 @@ def score_predictions(preds: str | os.PathLike[str], dataset: DatasetLike, *, pr
     identity = dataset.identity() if hasattr(dataset, "identity") else {}
     return ScoreResult(options=options, dataset=identity, videos=ordered, warnings=warnings,
                        predictions=str(preds.resolve()))
+
+
+def _init_worker() -> None:
+    import signal
+
+    import cv2
+
+    # One process per core already: OpenCV's own threads would only oversubscribe the cores.
+    cv2.setNumThreads(1)
+    # Interrupts are the parent's business (it terminates the pool); workers just stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _run(tasks: list[VideoTask], workers: int, on_done: Callable[[str], None] | None) -> Iterable[VideoScore]:
@@ -118,7 +127,7 @@ def _run(tasks: list[VideoTask], workers: int, on_done: Callable[[str], None] | 
             yield score
         return
     method = "fork" if sys.platform.startswith("linux") else "spawn"
-    with mp.get_context(method).Pool(workers) as pool:
+    with mp.get_context(method).Pool(workers, initializer=_init_worker) as pool:
         for score in pool.imap_unordered(score_video, order, chunksize=1):
             if on_done:
                 on_done(score.name)

@@ -36,6 +36,7 @@ class VideoTask:
     pred_dir: Path
     options: ScoreOptions
     frame_stems: frozenset[str] = frozenset()  # JPEG frame names (sparse GT allows these)
+    gt_dir: Path | None = None                 # the video's annotation folder, for messages
 
 
 @dataclass
@@ -84,7 +85,7 @@ def score_video(task: VideoTask) -> VideoScore:
     gt_paths = list(task.gt_paths)
     n_total = len(gt_paths)
     if n_total < 3:
-        where = gt_paths[0].parent if gt_paths else task.name
+        where = gt_paths[0].parent if gt_paths else task.gt_dir
         raise BadInputError(f"video {task.name} has {n_total} annotated frame(s); the protocol skips the "
                             "first and the last, so nothing is left to score", path=where,
                             hint="score videos with at least 3 annotated frames (leave it out with --videos)")
@@ -166,12 +167,21 @@ def score_video(task: VideoTask) -> VideoScore:
         if opts.void_aware and int(gt.max()) == VOID_ID:
             void = gt == VOID_ID
 
-        height, width = shape
+        # Everything below happens inside the box around all labelled pixels of both frames,
+        # grown by one pixel (per-object boxes grown by one stay inside it).
+        region = union_box(cv2.boundingRect(gt), cv2.boundingRect(pred), *shape)
+        if region is None:
+            continue  # both frames empty: J = F = 1, J_cc = 0 for every object
+        ry0, ry1, rx0, rx1 = region
+        gt_r = gt[ry0:ry1, rx0:rx1]
+        pred_r = pred[ry0:ry1, rx0:rx1]
+        void_r = void[ry0:ry1, rx0:rx1] if void is not None else None
+        height, width = gt_r.shape
         for row, k in enumerate(object_ids):
-            mg = gt == k
-            mp = pred == k
-            if void is not None:
-                mp &= ~void
+            mg = gt_r == k
+            mp = pred_r == k
+            if void_r is not None:
+                mp &= ~void_r
             box = union_box(cv2.boundingRect(mg.view(np.uint8)), cv2.boundingRect(mp.view(np.uint8)),
                             height, width)
             if box is None:
@@ -184,7 +194,7 @@ def score_video(task: VideoTask) -> VideoScore:
             J[row, col] = inter / union
             F[row, col] = f_measure(cp, cg, radius)
             if Jcc is not None:
-                Jcc[row, col] = jcc_fn(cg, cp)
+                Jcc[row, col] = jcc_fn(cg, cp, inter, union)
 
     if unknown_frames:
         shown = ", ".join(f"{s}.png" for s in unknown_frames[:MAX_FRAMES_SHOWN])

@@ -194,6 +194,8 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
         "seed": seed,
         "dataset": {"root": ident.get("root"), "split": ident.get("split"), "layout": ident.get("layout")},
     }
+    if spec.source == "external":  # an edited command is another tracker
+        identity["tracker_file_sha256"] = sha256_file(spec.target)
     store = RunStore(out)
     store.check_compatible(identity, force=force)
     if force:

@@ -40,6 +40,11 @@ def run_demo(out: str | Path = "m3vos-demo", *, videos: int = 6, frames: int = 2
     from m3vos.runner.api import run
 
     con = console or Console()
+    import cv2
+
+    # Tiny frames gain nothing from OpenCV's thread pool, and a live pool makes the forked
+    # workers of the scoring and report stages liable to deadlock.
+    cv2.setNumThreads(1)
     out = Path(out).resolve()
     t0 = time.perf_counter()
     data = out / "data"
@@ -75,7 +80,9 @@ def run_demo(out: str | Path = "m3vos-demo", *, videos: int = 6, frames: int = 2
         con.print(f"  [yellow]scoring is not available in this build ({exc})[/yellow]")
     else:
         for name, folder in preds.items():
-            res = score_predictions(folder, dataset)
+            # One process: the demo set is tiny, and forking a pool after OpenCV has started its
+            # threads (the flow tracker) can deadlock the forked workers.
+            res = score_predictions(folder, dataset, workers=1)
             write_results(res, folder, dataset.split)
             jm = res.to_dict().get("global", {}).get("J-Mean")
             con.print(f"  {name}: J-Mean {jm:.4f}" if isinstance(jm, (int, float)) else f"  {name}: scored")

@@ -79,8 +79,10 @@ def run_pool(job: Job, names: list[str], devices: list[str], on_event: EventFn,
                         name = inflight.pop(wid)
                         if name in pending:
                             pending.discard(name)
-                            on_event("failed", name, {"video": name, "error":
-                                                      f"worker process died (exit code {p.exitcode})"})
+                            rec = {"video": name, "error": f"worker process died (exit code {p.exitcode}) "
+                                                           "while running this video", "kind": "WorkerDied"}
+                            job.store().write_failed(name, rec)
+                            on_event("failed", name, rec)
                 if pending and not any(p.is_alive() for p in procs):
                     for name in sorted(pending):
                         on_event("failed", name, {"video": name, "error": "no worker process left to run it"})

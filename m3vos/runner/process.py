@@ -18,7 +18,7 @@ import numpy as np
 
 from m3vos.data.masks import encode_mask
 from m3vos.errors import M3vosError
-from m3vos.runner.store import RunStore
+from m3vos.runner.store import RunStore, share
 from m3vos.runner.video import IdMap, OrderCheck, VideoSource, make_input, restore_output
 from m3vos.trackers.base import Tracker
 from m3vos.utils.atomic import atomic_dir
@@ -94,6 +94,7 @@ def track_video(tracker: Tracker, src: VideoSource, store: RunStore, *, seed: in
                 if progress is not None and order.next_new == int(out.frame) + 1:
                     progress(1)
         order.finish()
+        share(tmp)
     seconds = time.perf_counter() - t0
     record = {
         "video": src.name,

@@ -79,6 +79,7 @@ class RunStore:
 
     def write_run(self, doc: dict[str, Any]) -> None:
         atomic_write_json(self.run_file, doc)
+        share(self.run_file)
 
     # --- per-video records ------------------------------------------------------------------
     def video_dir(self, name: str) -> Path:
@@ -109,6 +110,7 @@ class RunStore:
 
     def write_done(self, record: dict[str, Any]) -> None:
         atomic_write_json(self.done_dir / f"{record['video']}.json", record)
+        share(self.done_dir / f"{record['video']}.json")
         (self.failed_dir / f"{record['video']}.json").unlink(missing_ok=True)
 
     def write_failed(self, name: str, record: dict[str, Any]) -> None:
@@ -143,6 +145,16 @@ class RunStore:
                         shutil.rmtree(e.path, ignore_errors=True)
                     else:
                         Path(e.path).unlink(missing_ok=True)
+
+
+def share(path: Path) -> None:
+    """Temporary names are created private (0600/0700); results are meant to be shared."""
+    mask = os.umask(0)
+    os.umask(mask)
+    try:
+        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
+    except OSError:
+        pass
 
 
 def _short(value: Any) -> str:

@@ -110,6 +110,36 @@ def resolve_weights(name_or_path: str | os.PathLike[str]) -> Path:
     return path
 
 
+#: The checkpoint a model uses when none is given.
+DEFAULT_FOR_MODEL = {"cutie-small": "cutie-small-mega", "cutie-base": "cutie-base-mega",
+                     "revos": "revos"}
+
+
+def weights_for_model(model: str, weights: str | os.PathLike[str] | None = None) -> Path:
+    """The checkpoint file for a tracker: `weights` (a path or a known name) when given, else
+    the model's default checkpoint from the cache (an error says how to download it)."""
+    if weights is not None:
+        return resolve_weights(weights)
+    if model not in DEFAULT_FOR_MODEL:
+        raise BadInputError(f"no default weights for model '{model}'",
+                            hint="pass --weights PATH")
+    name = DEFAULT_FOR_MODEL[model]
+    path = weights_path(name)
+    if not path.is_file():
+        raise BadInputError(f"{model} needs its weights ({name}), which are not downloaded yet",
+                            path=path, hint=f"run `m3vos weights download {name}` or pass "
+                                            f"--weights PATH")
+    return path
+
+
+def load_model(model: str, path: str | os.PathLike[str], *, device: str = "cpu"):  # type: ignore[no-untyped-def]
+    """Build `model` (cutie-small | cutie-base | revos) and load `path` strictly and safely
+    (imports torch; see `m3vos.trackers.cutie.checkpoint`)."""
+    from m3vos.trackers.cutie.checkpoint import load_model as _load
+
+    return _load(model, path, device=device)
+
+
 @dataclass(frozen=True)
 class WeightsStatus:
     name: str
@@ -118,6 +148,7 @@ class WeightsStatus:
     path: Path
     present: bool
     size: int | None
+    partial: int | None = None      # bytes of an interrupted download (`<file>.part`)
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -131,8 +162,10 @@ def list_weights() -> list[WeightsStatus]:
     for w in KNOWN_WEIGHTS.values():
         path = weights_dir() / w.filename
         present = path.is_file()
+        part = path.with_name(path.name + ".part")
         out.append(WeightsStatus(w.name, w.model, w.filename, path, present,
-                                 path.stat().st_size if present else None))
+                                 path.stat().st_size if present else None,
+                                 part.stat().st_size if part.is_file() else None))
     return out
 
 
@@ -177,9 +210,15 @@ def _download_gdrive(w: KnownWeights, dest: Path) -> Path:
     from m3vos.utils.atomic import atomic_path
 
     dest.parent.mkdir(parents=True, exist_ok=True)
+    hint = f"retry later (Drive limits downloads), or fetch {w.source_url()} in a browser"
     with atomic_path(dest) as tmp:
-        got = gdown.download(id=w.gdrive_id, output=str(tmp), quiet=False)
+        try:
+            got = gdown.download(id=w.gdrive_id, output=str(tmp), quiet=False)
+        except Exception as exc:  # gdown raises its own types for quota / permission pages
+            raise DownloadError(f"Google Drive download of '{w.name}' failed "
+                                f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})",
+                                path=dest, hint=hint) from None
         if not got or not Path(tmp).is_file() or Path(tmp).stat().st_size == 0:
             raise DownloadError(f"Google Drive download of '{w.name}' failed", path=dest,
-                                hint=f"retry later, or fetch {w.source_url()} in a browser")
+                                hint=hint)
     return dest

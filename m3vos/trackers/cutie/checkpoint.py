@@ -254,13 +254,21 @@ def check_checkpoint(kind: str, path: str | Path, against: str | Path | None = N
         report.against = str(against)
         report.diff = diff_state_dicts(state, other)
         if kind == "revos":
-            d = report.diff
-            non_fuser = [k for k in state if not k.startswith(FUSER_PREFIX)]
-            report.non_fuser_equal = (
-                all(k in other for k in non_fuser)
-                and not any(not x.key.startswith(FUSER_PREFIX) for x in d.differing)
-                and not any(not k.startswith(FUSER_PREFIX) for k in d.shape_differs))
+            report.non_fuser_equal = non_fuser_equal(state, other)
     return report
+
+
+def non_fuser_equal(revos_state: Mapping[str, torch.Tensor],
+                    cutie_state: Mapping[str, torch.Tensor]) -> bool:
+    """Whether every non-`readout_fuser.*` tensor of a ReVOS state_dict is present in the
+    Cutie one and bit-equal to it (ReVOS training froze everything but the fuser)."""
+    for key, value in revos_state.items():
+        if key.startswith(FUSER_PREFIX):
+            continue
+        other = cutie_state.get(key)
+        if other is None or other.shape != value.shape or not torch.equal(value, other):
+            return False
+    return True
 
 
 def load_error(report: CheckReport) -> BadInputError:
@@ -295,8 +303,8 @@ def _is_state_dict(obj: Mapping) -> bool:
                              for k, v in obj.items())
 
 
-def _list(keys: list[str]) -> str:
-    shown = ", ".join(keys[:_SHOW_KEYS])
+def _list(keys: list) -> str:
+    shown = ", ".join(map(str, keys[:_SHOW_KEYS]))
     more = len(keys) - _SHOW_KEYS
     return shown + (f" ... and {more} more" if more > 0 else "")
 

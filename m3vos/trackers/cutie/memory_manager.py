@@ -102,7 +102,8 @@ class MemoryManager:
             shrinkage = torch.cat([self.long_mem.shrinkage[bucket_id], work.shrinkage[bucket_id]],
                                   -1)
             similarity = get_similarity(memory_key, shrinkage, query_key, selection)
-            affinity, usage = do_softmax(similarity, self._k(similarity), inplace=True, return_usage=True)
+            affinity, usage = do_softmax(similarity, self._k(similarity), inplace=True,
+                                         return_usage=True)
             work.update_bucket_usage(bucket_id, usage[:, long_size:])
             if self.count_long_term_usage:
                 self.long_mem.update_bucket_usage(bucket_id, usage[:, :long_size])
@@ -110,7 +111,8 @@ class MemoryManager:
         similarity = get_similarity(work.key[bucket_id], work.shrinkage[bucket_id], query_key,
                                     selection)
         if self.use_long_term:
-            affinity, usage = do_softmax(similarity, self._k(similarity), inplace=True, return_usage=True)
+            affinity, usage = do_softmax(similarity, self._k(similarity), inplace=True,
+                                         return_usage=True)
             work.update_bucket_usage(bucket_id, usage)
             return affinity
         return do_softmax(similarity, self._k(similarity), inplace=True)
@@ -176,7 +178,8 @@ class MemoryManager:
                 if obj in self.obj_v:
                     # running sums; the last channel accumulates the area
                     acc = self.obj_v[obj][:, :, -1] + obj_value[:, i, :, -1]
-                    self.obj_v[obj][:, :, :-1] = self.obj_v[obj][:, :, :-1] + obj_value[:, i, :, :-1]
+                    summed = self.obj_v[obj][:, :, :-1] + obj_value[:, i, :, :-1]
+                    self.obj_v[obj][:, :, :-1] = summed
                     self.obj_v[obj][:, :, -1] = acc
                 else:
                     self.obj_v[obj] = obj_value[:, i]

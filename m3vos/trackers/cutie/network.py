@@ -221,8 +221,10 @@ class CutieNetwork(nn.Module):
 
     def load_weights(self, src_dict: Mapping[str, torch.Tensor], *, source: str = "state_dict"
                      ) -> None:
-        """Strict load: every key present with its exact shape, nothing extra, no padding of
-        single-object weights. Errors are one-line `BadInputError`s naming the key."""
-        from m3vos.trackers.cutie.checkpoint import load_state_dict_strict
+        """Strict load of a state_dict (or a training wrapper holding one): every key present
+        with its exact shape, nothing extra, no padding of single-object weights (the official
+        method pads with random values and ignores missing keys). Errors are one-line
+        `BadInputError`s naming the key(s) and `source`."""
+        from m3vos.trackers.cutie.checkpoint import extract_state_dict, load_state_dict_strict
 
-        load_state_dict_strict(self, src_dict, source=source)
+        load_state_dict_strict(self, extract_state_dict(src_dict, source), source=source)

@@ -51,7 +51,9 @@ class PositionalEncoding(nn.Module):
         else:
             batch_size, _, h, w = tensor.shape
 
-        key = (tuple(tensor.shape), tensor.device, tensor.dtype)
+        # inference-mode tensors cannot be reused outside inference mode: key on it too
+        key = (tuple(tensor.shape), tensor.device, tensor.dtype,
+               torch.is_inference_mode_enabled())
         if self._cache is not None and self._cache[0] == key:
             penc = self._cache[1]
         else:

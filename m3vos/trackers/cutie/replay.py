@@ -233,7 +233,8 @@ def run_cutie_variant(network: Any, variant: Mapping[str, Any],
                                     hint="fix the reference's steps")
             mask = masks.get(t)
             m = mask_tensor(mask, device) if mask is not None else None
-            objects = sorted(int(i) for i in np.unique(mask) if i != 0) if mask is not None else None
+            objects = (sorted(int(i) for i in np.unique(mask) if i != 0)
+                       if mask is not None else None)
             prob = core.step(frame_tensor(frames, t, device), m, objects,
                              end=(t == num_frames - 1))
             records.append(StepRecord(kind, t, prob.float().cpu().numpy(),
@@ -402,7 +403,13 @@ def replay(reference_path: str | Path, weights: str | Path, out: str | Path, *,
     if out.suffix != ".npz":
         raise BadInputError("the output must be an .npz file", path=out,
                             hint="pass --out OURS.npz")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise BadInputError(f"unknown device {device!r}", hint="use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise BadInputError(f"device {device} requested but CUDA is not available",
+                            hint="use --device cpu")
     build, run = runner_for(reference)
     network = build(reference, Path(weights), dev)
     arrays: dict[str, np.ndarray] = {"variants": np.array(names)}

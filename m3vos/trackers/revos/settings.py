@@ -62,6 +62,10 @@ class ReVOSSettings:
             if field is None:
                 rest[key] = value
                 continue
+            if value is None:   # an unset official key (e.g. `polish_every: null`)
+                if field == "reverse":
+                    values[field] = False   # the official `if cfg.use_reverse_prop:`
+                continue
             values[field] = _coerce(field, key, value)
         return cls(**values), rest
 

@@ -1,0 +1,83 @@
+"""How much the analysis adds to scoring: `m3vos score` with and without `--breakdown all`
+(cold and warm attribute cache), `m3vos report`, `m3vos leaderboard` and `m3vos entropy-report`.
+
+Run: python benchmarks/bench_analysis.py [--videos 20] [--frames 60] [--height 240] [--width 320]
+
+Every figure is the wall time of a whole command from process start, on a synthetic set written
+by `m3vos.data.synth` into a temporary folder; the cache is a fresh temporary `M3VOS_CACHE`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+
+def timed(args: list[str], env: dict[str, str]) -> float:
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "m3vos_cli", *args], env=env, capture_output=True, text=True)
+    dt = time.perf_counter() - t
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"`m3vos {' '.join(args)}` failed:\n{proc.stderr}")
+    return dt
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--videos", type=int, default=20)
+    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--height", type=int, default=240)
+    ap.add_argument("--width", type=int, default=320)
+    ap.add_argument("--repeat", type=int, default=2)
+    a = ap.parse_args()
+
+    from m3vos.data.dataset import open_dataset
+    from m3vos.data.synth import make_synthetic_dataset
+    from helpers_analysis import write_predictions
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        env = dict(os.environ, M3VOS_CACHE=str(tmp / "cache"), NO_COLOR="1")
+        data = make_synthetic_dataset(tmp / "ds", videos=a.videos, frames=a.frames, height=a.height, width=a.width)
+        ds = open_dataset(data)
+        for kind in ("static", "shift"):
+            write_predictions(ds, tmp / kind, kind)
+        n_frames = sum(len(v.mask_paths) for v in ds)
+        print(f"synthetic set: {a.videos} videos, {n_frames} frames of {a.height}x{a.width}, "
+              f"{len(ds.objects())} objects; {os.cpu_count()} CPUs")
+        base = ["score", str(tmp / "shift"), "--data", str(data)]
+        rows = []
+        plain = min(timed(base, env) for _ in range(a.repeat))
+        rows.append(("m3vos score (no breakdowns)", plain))
+        cold = timed(base + ["--breakdown", "all"], env)
+        rows.append(("m3vos score --breakdown all (cold cache: size, velocity, entropy computed)", cold))
+        warm = min(timed(base + ["--breakdown", "all"], env) for _ in range(a.repeat))
+        rows.append(("m3vos score --breakdown all (warm cache)", warm))
+        labels = min(timed(base + ["--breakdown", "transition,group,intra,core,difficulty"], env)
+                     for _ in range(a.repeat))
+        rows.append(("m3vos score --breakdown transition,group,intra,core,difficulty", labels))
+        timed(["score", str(tmp / "static"), "--data", str(data)], env)
+        rows.append(("m3vos report (2 runs, warm cache)",
+                     timed(["report", str(tmp / "shift"), str(tmp / "static"), "--out", str(tmp / "rep")], env)))
+        rows.append(("m3vos leaderboard (2 runs, 2000 resamples)",
+                     timed(["leaderboard", str(tmp / "shift"), str(tmp / "static")], env)))
+        rows.append(("m3vos entropy-report --definition official (every frame)",
+                     timed(["entropy-report", str(data), "--definition", "official", "--out", str(tmp / "e1")], env)))
+        rows.append(("m3vos entropy-report --definition lbp (every frame)",
+                     timed(["entropy-report", str(data), "--out", str(tmp / "e2")], env)))
+        print("| command | wall time (s) |\n|---|---:|")
+        for name, dt in rows:
+            print(f"| {name} | {dt:.2f} |")
+        print(f"\n`--breakdown all` adds {cold - plain:.2f} s on a cold cache and {warm - plain:.2f} s on a warm one "
+              f"({(warm - plain) / plain * 100:.0f}% of the plain score).")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Runner overhead per frame (with the `static` tracker, which costs ~nothing itself) and the
+`flow` baseline's frames/s, on a synthetic dataset at a chosen resolution.
+
+    python benchmarks/bench_run.py                      # 480 x 854, 4 videos x 40 frames
+    python benchmarks/bench_run.py --height 1080 --width 1920 --frames 20
+
+What the overhead covers: JPEG decoding, resizing to the tracker's input size (none for static),
+id remapping, PNG encoding with the GT palette, the atomic folder rename and the done record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def _time_per_frame(fn, n: int) -> float:
+    t = time.perf_counter()
+    for i in range(n):
+        fn(i)
+    return (time.perf_counter() - t) / n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--videos", type=int, default=4)
+    ap.add_argument("--frames", type=int, default=40)
+    ap.add_argument("--height", type=int, default=480)
+    ap.add_argument("--width", type=int, default=854)
+    ap.add_argument("--preset", default="medium", help="flow preset (ultrafast | fast | medium)")
+    ap.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    args = ap.parse_args()
+
+    from m3vos.data.masks import encode_mask, read_mask
+    from m3vos.data.synth import make_synthetic_dataset
+    from m3vos.runner import run
+
+    with tempfile.TemporaryDirectory(prefix="m3vos-bench-run-") as tmp:
+        tmp_path = Path(tmp)
+        data = make_synthetic_dataset(tmp_path / "data", videos=args.videos, frames=args.frames,
+                                      height=args.height, width=args.width)
+        frames_total = args.videos * args.frames
+        results: dict[str, object] = {
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+            "resolution": f"{args.height}x{args.width}", "videos": args.videos, "frames": frames_total,
+        }
+        # The parts: decoding one JPEG and encoding one palette PNG.
+        from m3vos.data.dataset import open_dataset
+
+        video = next(iter(open_dataset(data)))
+        jpgs, pngs = video.frame_paths, video.mask_paths
+        results["jpeg_decode_ms"] = 1000 * _time_per_frame(
+            lambda i: np.asarray(Image.open(jpgs[i % len(jpgs)]).convert("RGB")), 20)
+        ids = read_mask(pngs[-1])
+        results["png_encode_ms"] = 1000 * _time_per_frame(lambda i: encode_mask(ids), 20)
+
+        for model, config in (("static", {}), ("flow", {"preset": args.preset})):
+            t = time.perf_counter()
+            summary = run(model, tmp_path / model, data=data, config=config, progress=False)
+            wall = time.perf_counter() - t
+            assert summary.ok and summary.frames == frames_total
+            tracking = sum(r["seconds"] for r in summary.done)
+            results[model] = {"wall_s": round(wall, 3), "tracking_s": round(tracking, 3),
+                              "ms_per_frame": round(1000 * tracking / frames_total, 2),
+                              "frames_per_s": round(frames_total / tracking, 1)}
+            # resume cost: a second run that only verifies the records
+            t = time.perf_counter()
+            run(model, tmp_path / model, data=data, config=config, progress=False)
+            results[model]["resume_check_s"] = round(time.perf_counter() - t, 3)
+
+    results["jpeg_decode_ms"] = round(results["jpeg_decode_ms"], 2)  # type: ignore[arg-type]
+    results["png_encode_ms"] = round(results["png_encode_ms"], 2)  # type: ignore[arg-type]
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    s, f = results["static"], results["flow"]
+    print(f"{results['resolution']}, {results['videos']} videos, {results['frames']} frames, {results['machine']}")
+    print(f"runner overhead (static): {s['ms_per_frame']} ms/frame ({s['frames_per_s']} frames/s); "
+          f"of which JPEG decode {results['jpeg_decode_ms']} ms, PNG encode {results['png_encode_ms']} ms")
+    print(f"flow ({args.preset}): {f['ms_per_frame']} ms/frame ({f['frames_per_s']} frames/s)")
+    print(f"resume check of a finished run: static {s['resume_check_s']} s, flow {f['resume_check_s']} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""`revos`: ReVOS (Cutie-base + booster + readout fuser + windowed reverse passes) behind the
+`Tracker` interface.
+
+It reuses Cutie's official eval I/O path (`m3vos.trackers.cutie.eval_io`: 480 short side with
+antialiasing, PIL-nearest masks, bilinear upsampling back) and the M3-VOS eval settings
+(`roves-val`: mem_every 5, no long-term memory). It is offline: after every L forward frames
+(and after the last one) it re-emits the last T frames with their reverse results, and the
+runner keeps the last write per frame, as the official saver does.
+
+`--config` takes the ReVOS settings (`boost_rate`/`alpha`, `polish_frames`/`T`,
+`polish_every`/`L`, `reverse`; see `m3vos.trackers.revos.settings`) and every Cutie eval
+setting (`mem_every`, `top_k`, `max_internal_size`, `flip_aug`, `size`, ...).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Iterator
+
+import numpy as np
+
+from m3vos.errors import BadInputError
+from m3vos.trackers.base import Capabilities, Tracker, TrackerOutput, VideoInput
+from m3vos.trackers.cutie.tracker import CutieTracker
+
+
+class ReVOSTracker(CutieTracker):
+    """ReVOS with the official M3-VOS eval settings; see the module docstring."""
+
+    name: ClassVar[str] = "revos"
+    model_kind: ClassVar[str] = "revos"
+    weights_name: ClassVar[str | None] = "revos"
+    capabilities = Capabilities(late_objects=True, offline=True, needs_torch=True,
+                                needs_weights=True)
+    input_short_side: ClassVar[int | None] = None   # the official resize happens in eval_io
+    version = "1"
+
+    def __init__(self, *, device: str = "cpu", weights: Path | None = None,
+                 config: dict[str, Any] | None = None, amp: bool = False) -> None:
+        Tracker.__init__(self, device=device, weights=weights, config=config, amp=amp)
+        from m3vos.trackers.cutie.settings import EvalSettings
+        from m3vos.trackers.revos.settings import ReVOSSettings
+
+        self.revos, rest = ReVOSSettings.from_config(self.config)
+        settings = EvalSettings.from_dict(rest, source="--config")
+        if amp:
+            settings = settings.replace(amp=True)
+        self.settings = settings
+        self._network = None
+        # Load now, so a wrong checkpoint (e.g. plain Cutie, without the fuser) stops the run
+        # before the first video instead of failing every video.
+        _ = self.network
+
+    def track(self, video: VideoInput) -> Iterator[TrackerOutput]:
+        import torch
+
+        from m3vos.trackers.cutie import eval_io
+        from m3vos.trackers.revos.loop import ReVOSCore, revos_steps
+
+        network = self.network
+        device = torch.device(self.device)
+        size = self.settings.size
+        num_frames = len(video.frames)
+        given = sorted(video.masks)
+        start = given[0] if given else num_frames
+        shapes: dict[int, tuple[int, int]] = {}
+
+        def rgb_at(t: int) -> np.ndarray:
+            rgb = np.asarray(video.frames[t])
+            if rgb.ndim != 3 or rgb.shape[2] != 3:
+                raise BadInputError(f"video {video.name}: frame {t} has shape {rgb.shape}, "
+                                    "expected H x W x 3 RGB", hint="check the frame files")
+            shapes[t] = rgb.shape[:2]
+            return rgb
+
+        def image_at(t: int) -> torch.Tensor:
+            return eval_io.resize_image(eval_io.image_to_tensor(rgb_at(t)), size).to(device)
+
+        def mask_at(t: int):
+            if t not in video.masks:
+                return None, None
+            mask = eval_io.resize_mask(np.asarray(video.masks[t], dtype=np.uint8), size)
+            objects = [int(i) for i in np.unique(mask) if i not in (0, 255)]
+            if not objects and t != start:
+                return None, None   # an empty later mask gives nothing new
+            mask = np.where(mask == 255, 0, mask)
+            return torch.from_numpy(mask.astype(np.int64)).to(device), objects
+
+        for t in range(min(start, num_frames)):   # the official loop skips these frames
+            yield TrackerOutput(frame=t, labels=np.zeros(rgb_at(t).shape[:2], dtype=np.uint8))
+        core = ReVOSCore(network, self.settings, self.revos)
+        with torch.inference_mode():
+            for step in revos_steps(core, num_frames, image_at, mask_at):
+                labels = eval_io.prob_to_labels(step.prob.float(), core.object_manager.tmp_to_obj(),
+                                                shapes[step.frame])
+                yield TrackerOutput(frame=step.frame, labels=labels)

@@ -1,0 +1,153 @@
+"""Downloading known weights from a local HTTP server serving a seeded-weights file: the
+cache, resume after a cut connection, checksums, the base-URL override, and Google Drive
+files without gdown."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+import importlib.util
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from helpers_cutie_network import manifest, seeded_weights_module  # noqa: E402
+from helpers_weights_server import FileServer  # noqa: E402
+
+from m3vos.data.download import DownloadError  # noqa: E402
+from m3vos.errors import BadInputError  # noqa: E402
+from m3vos.trackers import weights as W  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def seeded_bytes(shared_dir, tmp_path_factory) -> bytes:
+    sw = seeded_weights_module(shared_dir)
+    sd = sw.generate_state_dict(manifest(shared_dir, "cutie_small"), seed=0)
+    path = tmp_path_factory.mktemp("seeded") / "w.pth"
+    torch.save(sd, path)
+    return path.read_bytes()
+
+
+def test_table_and_cache_paths(monkeypatch, tmp_path):
+    monkeypatch.setenv("M3VOS_CACHE", str(tmp_path / "c"))
+    assert W.weights_path("cutie-base") == tmp_path / "c" / "weights" / "cutie-base-mega.pth"
+    assert W.weights_path("revos").name == "mega_v4_main_training_72800.pth"
+    base = W.get_known("cutie-base-mega")
+    assert base.url == "https://github.com/hkchengrex/Cutie/releases/download/v1.0/cutie-base-mega.pth"
+    assert base.md5 == "a6071de6136982e396851903ab4c083a" and base.model == "cutie-base"
+    assert {w.model for w in W.KNOWN_WEIGHTS.values()} == {"cutie-small", "cutie-base", "revos"}
+    assert not any(s.present for s in W.list_weights())
+    with pytest.raises(BadInputError, match="unknown weights 'cutie-huge'"):
+        W.weights_path("cutie-huge")
+    with pytest.raises(BadInputError, match="not downloaded yet"):
+        W.resolve_weights("cutie-small")
+    with pytest.raises(BadInputError, match="m3vos weights download cutie-base-mega"):
+        W.weights_for_model("cutie-base")
+    given = tmp_path / "mine.pth"
+    given.write_bytes(b"x")
+    assert W.weights_for_model("revos", given) == given
+    with pytest.raises(BadInputError, match="weights file not found"):
+        W.weights_for_model("revos", tmp_path / "absent.pth")
+
+
+def test_download_resumes_after_a_cut_and_lands_in_the_cache(seeded_bytes):
+    server = FileServer({"cutie-small-mega.pth": seeded_bytes}, cut_first=1,
+                        cut_at=len(seeded_bytes) // 3)
+    with server.running():
+        path = W.download_weights("cutie-small-mega", url=f"{server.url}/cutie-small-mega.pth",
+                                  progress=False)
+    assert path == W.weights_path("cutie-small-mega")
+    assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(seeded_bytes).digest()
+    ranges = [r["range"] for r in server.requests]
+    assert ranges[0] is None and ranges[1] == f"bytes={len(seeded_bytes) // 3}-"
+    assert not path.with_name(path.name + ".part").exists()
+    status = {s.name: s for s in W.list_weights()}["cutie-small-mega"]
+    assert status.present and status.size == len(seeded_bytes)
+    assert W.resolve_weights("cutie-small") == path
+    assert W.weights_for_model("cutie-small") == path
+    # the downloaded file loads strictly into its model
+    from m3vos.trackers.cutie.checkpoint import check_checkpoint
+
+    assert check_checkpoint("cutie-small", path).ok
+
+
+def test_interrupted_download_is_listed_as_partial_and_resumes_next_call(seeded_bytes):
+    server = FileServer({"w.pth": seeded_bytes}, cut_first=10, cut_at=1 << 20)
+    with server.running():
+        with pytest.raises(DownloadError, match="failed after 2 attempts"):
+            W.download_weights("cutie-small-nomose", url=f"{server.url}/w.pth", retries=1,
+                               progress=False)
+        status = {s.name: s for s in W.list_weights()}["cutie-small-nomose"]
+        assert not status.present and status.partial == 2 << 20   # two cut attempts
+        server.cut_first = 0
+        path = W.download_weights("cutie-small-nomose", url=f"{server.url}/w.pth",
+                                  progress=False)
+    assert path.read_bytes() == seeded_bytes
+    assert server.requests[-1]["range"] == f"bytes={2 << 20}-"
+    assert {s.name: s for s in W.list_weights()}["cutie-small-nomose"].partial is None
+
+
+def test_checksum_mismatch_deletes_the_file(seeded_bytes, monkeypatch):
+    # cutie-base-mega has a known md5: a file with other bytes must be rejected
+    server = FileServer({"cutie-base-mega.pth": seeded_bytes[: 1 << 16]})
+    with server.running():
+        monkeypatch.setenv("M3VOS_WEIGHTS_URL", server.url + "/")
+        with pytest.raises(DownloadError, match="md5 mismatch"):
+            W.download_weights("cutie-base-mega", progress=False)
+    dest = W.weights_path("cutie-base-mega")
+    assert not dest.exists() and not dest.with_name(dest.name + ".part").exists()
+    assert server.requests[0]["path"] == "cutie-base-mega.pth"
+
+
+def test_base_url_override_serves_google_drive_files_too(monkeypatch):
+    payload = b"not really a checkpoint"
+    server = FileServer({"mega_v4_main_training_72800.pth": payload})
+    with server.running():
+        monkeypatch.setenv("M3VOS_WEIGHTS_URL", server.url)
+        path = W.download_weights("revos", progress=False)
+    assert path.read_bytes() == payload and path.name == "mega_v4_main_training_72800.pth"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gdown") is not None, reason="gdown is installed")
+def test_google_drive_without_gdown_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("M3VOS_WEIGHTS_URL", raising=False)
+    with pytest.raises(BadInputError) as info:
+        W.download_weights("revos")
+    line = info.value.one_line()
+    assert "needs the gdown package" in line and "m3vos[gdrive]" in line
+    assert "1fItxsooXXO0VVODyxYKVFRdtZrp-HANR" in line
+
+
+def test_missing_file_on_server_is_a_download_error(tmp_path):
+    server = FileServer({})
+    with server.running():
+        with pytest.raises(DownloadError, match="HTTP 404"):
+            W.download_weights("cutie-small-wmose", url=f"{server.url}/nope.pth",
+                               dest=tmp_path / "x.pth", progress=False)
+    assert not (tmp_path / "x.pth").exists()
+
+
+def test_google_drive_path_goes_through_gdown_atomically(monkeypatch):
+    """`revos` is fetched by gdown's `download(id=..., output=...)`; stand in for the package
+    (no network here) and check the file lands atomically, and a failure leaves nothing."""
+    import sys
+    import types
+
+    monkeypatch.delenv("M3VOS_WEIGHTS_URL", raising=False)
+    calls = []
+
+    def fake_download(*, id, output, quiet):  # noqa: A002 - gdown's own argument name
+        calls.append(id)
+        if len(calls) == 1:
+            raise RuntimeError("Too many users have viewed or downloaded this file recently")
+        Path(output).write_bytes(b"drive bytes")
+        return output
+
+    monkeypatch.setitem(sys.modules, "gdown", types.SimpleNamespace(download=fake_download))
+    dest = W.weights_path("revos")
+    with pytest.raises(DownloadError, match="Too many users"):
+        W.download_weights("revos")
+    assert not dest.exists() and not list(dest.parent.glob(".tmp-*"))
+    assert W.download_weights("revos") == dest and dest.read_bytes() == b"drive bytes"
+    assert calls == ["1fItxsooXXO0VVODyxYKVFRdtZrp-HANR"] * 2
