@@ -4,7 +4,8 @@ Each case (model x clip length) runs in a fresh subprocess, so its peak RSS is i
 models run at the core level (`InferenceCore.step` for Cutie-base; the ReVOS loop with its
 reverse passes for ReVOS) on the same synthetic clip with the official M3-VOS settings
 (mem_every 5, T = L = 30, alpha 2). Time per frame = wall time of the whole clip / frames, so
-ReVOS's figure includes its reverse steps (about one extra step per frame when T = L).
+ReVOS's figure includes its reverse steps (about one extra step per frame when T = L). On a
+shared machine the process-CPU ratio is the steadier figure; both are printed.
 The networks keep their random init (as fast as real weights), unless `--weights` gives a
 ReVOS checkpoint (Cutie-base then gets its non-fuser tensors).
 
@@ -125,7 +126,9 @@ def main() -> None:
             if not a.json:
                 print(json.dumps(res), flush=True)
         ratio = pair["revos"]["s_per_frame"] / pair["cutie-base"]["s_per_frame"]
+        cpu_ratio = pair["revos"]["cpu_s_per_frame"] / pair["cutie-base"]["cpu_s_per_frame"]
         rows.append({"frames": n, "ratio_revos_over_cutie": round(ratio, 2),
+                     "cpu_ratio_revos_over_cutie": round(cpu_ratio, 2),
                      "step_ratio": round(pair["revos"]["steps"] / pair["cutie-base"]["steps"], 2)})
         if not a.json:
             print(json.dumps(rows[-1]), flush=True)

@@ -198,3 +198,30 @@ def test_given_mask_wins_and_late_object_gets_a_new_channel(network, clip):
         assert bool((labels[10:20, 10:30] == 5).all())
         assert core.memory.work_mem.buckets == {0: [1, 2], 1: [5]}
         assert core.step(images[3]).shape[0] == 4
+
+
+def test_chunk_size_is_honoured(network, clip):
+    """Chunks of >= N objects are the unchunked path; chunks of 1 change the result (the
+    fuser's "others" and the transformer then see one object at a time)."""
+    images, gt = clip
+
+    def run(chunk_size):
+        core = _core(network, chunk_size=chunk_size, mem_every=1)
+        with torch.inference_mode():
+            core.step(images[0], gt[0], [1, 2])
+            return torch.stack([core.step(images[t]) for t in (1, 2)])
+
+    whole = run(-1)
+    assert torch.equal(whole, run(2))
+    assert (whole - run(1)).abs().max() > 1e-4
+
+
+def test_full_long_term_memory_without_usage_is_a_clear_error(network, clip):
+    images, gt = clip
+    core = _core(network, mem_every=1, use_long_term=True,
+                 long_term={"count_usage": False, "max_mem_frames": 3, "min_mem_frames": 2,
+                            "num_prototypes": 4, "max_num_tokens": 10, "buffer_tokens": 2})
+    with torch.inference_mode(), pytest.raises(BadInputError, match="count_usage"):
+        core.step(images[0], gt[0], [1, 2])
+        for t in range(1, 12):
+            core.step(images[t])

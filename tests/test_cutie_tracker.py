@@ -133,12 +133,8 @@ def test_run_cutie_small_end_to_end_and_score(cli, weights, tmp_path):
     videos = sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith("."))
     assert len(videos) == 2 and all(len(list(v.glob("*.png"))) == 5 for v in videos)
     assert "cutie-small" in json.dumps(run)
-    try:
-        from m3vos.data.dataset import open_dataset
-        from m3vos.metrics import score_predictions
-    except ImportError as exc:  # pragma: no cover - the scoring issue has not landed
-        pytest.skip(f"scoring not available yet: {exc}")
-    result = score_predictions(out, open_dataset(data)).to_dict()
+    cli("score", out, "--data", data, "--workers", "1", check=0)
+    result = json.loads((out / "results.json").read_text())
     assert 0.0 <= result["global"]["J&F-Mean"] <= 1.0
     assert len(result["per_object"]) >= 2
 

@@ -244,7 +244,8 @@ def test_option_mistakes_are_caught_before_anything_is_written(data, tmp_path):
     out = tmp_path / "out"
     cases = [({"shard": "3/2"}, "bad --shard"), ({"shard": "a/b"}, "bad --shard"), ({"gpus": "x"}, "bad --gpus entry"),
              ({"videos": ["not_a_video"]}, "not_a_video"), ({"device": "tpu"}, "bad --device"),
-             ({"executor": "dask"}, "unknown --executor"), ({"workers": 0}, "--workers must be")]
+             ({"executor": "dask"}, "unknown --executor"), ({"workers": 0}, "--workers must be"),
+             ({"gpus": "0,1"}, "CUDA is not available|torch is not installed")]
     for kwargs, text in cases:
         with pytest.raises(BadInputError, match=text):
             run("static", out, data=data, progress=False, **kwargs)
@@ -253,3 +254,21 @@ def test_option_mistakes_are_caught_before_anything_is_written(data, tmp_path):
     assert parse_config(["a=1", "b=true", "c=x y", "d=[1, 2]", "e="]) == {"a": 1, "b": True, "c": "x y",
                                                                        "d": [1, 2], "e": ""}
     assert not out.exists()
+
+
+def test_broken_video_files_fail_that_video_with_the_file_named(cli, tmp_path):
+    root = tmp_path / "ds"
+    for n in ("good", "corrupt_frame", "small_frame"):
+        write_video(root, n, frames=5)
+    write_split(root, ["good", "corrupt_frame", "small_frame"])
+    bad_jpg = root / "JPEGImages" / "corrupt_frame" / "0000003.jpg"
+    bad_jpg.write_bytes(bad_jpg.read_bytes()[:40])
+    small = root / "JPEGImages" / "small_frame" / "0000002.jpg"
+    Image.open(small).resize((32, 24)).save(small)
+    out = tmp_path / "out"
+    cli("run", "--model", "flow", "--data", root, "--out", out, check=1)
+    err = {p.stem: json.loads(p.read_text())["error"] for p in (out / ".m3vos" / "failed").glob("*.json")}
+    assert sorted(err) == ["corrupt_frame", "small_frame"]
+    assert str(bad_jpg) in err["corrupt_frame"] and "unreadable frame" in err["corrupt_frame"]
+    assert str(small) in err["small_frame"] and "32x24" in err["small_frame"]
+    assert (out / "good").is_dir() and not (out / "corrupt_frame").exists() and leftovers(out) == []

@@ -89,3 +89,35 @@ def test_ray_executor_matches_serial(cli, data, serial, tmp_path):
     assert len(summary["done"]) == 4 and summary["failed"] == []
     assert png_tree(out) == serial and leftovers(out) == []
     assert json.loads((out / "run.json").read_text())["executor"]["kind"] == "ray"
+
+
+def test_ctrl_c_stops_a_worker_pool_cleanly(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from helpers_run import plugin_env
+
+    root = tmp_path / "ds"
+    for n in ("v1", "v2", "v3"):
+        write_video(root, n, frames=8)
+    write_split(root, ["v1", "v2", "v3"])
+    out = tmp_path / "out"
+    env = dict(os.environ, **plugin_env())
+    proc = subprocess.Popen([sys.executable, "-m", "m3vos_cli", "run", "--model", "m3vos_testplugin:SlowTracker",
+                             "--config", "delay=0.2", "--data", str(root), "--out", str(out), "--workers", "2"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 60
+        while not any(p.is_dir() and any(p.glob("*.png")) for p in out.glob(".tmp-*")):
+            assert time.monotonic() < end and proc.poll() is None, "no video started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
+    assert leftovers(out) == []

@@ -138,6 +138,42 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _devices(cls: type[Tracker], device: str, gpus: str | list[str] | None, workers: int,
+             executor: str) -> list[str]:
+    """One entry per worker. Ray places GPUs itself, so CUDA is checked here only for local runs."""
+    gpu_list = parse_gpus(",".join(gpus) if isinstance(gpus, list) else gpus)
+    if gpu_list:
+        if executor == "local":
+            check_cuda(gpu_list)
+        return gpu_list
+    if executor == "local":
+        return [resolve_device(device, needs_torch=cls.capabilities.needs_torch)] * workers
+    return [device if device != "auto" else "cpu"] * workers
+
+
+def _identity(model: str, cls: type[Tracker], spec: Any, *, config: dict[str, Any], weights_sha: str | None,
+              amp: bool, late_objects: bool, seed: int, dataset_ident: dict[str, Any]) -> dict[str, Any]:
+    """What makes two runs' outputs comparable; a folder only ever holds one identity.
+    Devices, workers, executor and shard are left out: they do not change the result."""
+    identity = {
+        "tracker": model,
+        "tracker_class": f"{cls.__module__}:{cls.__qualname__}",
+        "tracker_version": str(getattr(cls, "version", "1")),
+        "config": config,
+        "weights_sha256": weights_sha,
+        "amp": amp,
+        "input_short_side": getattr(cls, "input_short_side", None),
+        "late_objects": late_objects,
+        "seed": seed,
+        "dataset": {k: dataset_ident.get(k) for k in ("root", "split", "layout")},
+    }
+    if spec.source == "external":  # an edited command is another tracker
+        from m3vos.utils.atomic import sha256_file
+
+        identity["tracker_file_sha256"] = sha256_file(spec.target)
+    return identity
+
+
 def run(model: str, out: str | Path, *, data: str | Path | None = None, split: str = "val",
         videos: list[str] | None = None, device: str = "auto", amp: bool = False,
         weights: str | Path | None = None, config: dict[str, Any] | None = None, workers: int = 1,
@@ -157,15 +193,7 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
     if workers < 1:
         raise BadInputError(f"--workers must be >= 1, got {workers}")
     shard_ix = parse_shard(shard) if isinstance(shard, str) or shard is None else shard
-    gpu_list = parse_gpus(",".join(gpus) if isinstance(gpus, list) else gpus)
-    if gpu_list:
-        if executor == "local":
-            check_cuda(gpu_list)
-        devices = gpu_list
-    else:
-        dev = resolve_device(device, needs_torch=cls.capabilities.needs_torch) if executor == "local" \
-            else (device if device != "auto" else "cpu")
-        devices = [dev] * workers
+    devices = _devices(cls, device, gpus, workers, executor)
     weights_file = resolve_weights(cls, model, weights)
 
     dataset = open_dataset(data, split=split)
@@ -182,34 +210,26 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
 
     weights_sha = sha256_file(weights_file) if weights_file is not None else None
     ident = dataset.identity()
-    identity = {
-        "tracker": model,
-        "tracker_class": f"{cls.__module__}:{cls.__qualname__}",
-        "tracker_version": str(getattr(cls, "version", "1")),
-        "config": config,
-        "weights_sha256": weights_sha,
-        "amp": amp,
-        "input_short_side": getattr(cls, "input_short_side", None),
-        "late_objects": late_objects,
-        "seed": seed,
-        "dataset": {"root": ident.get("root"), "split": ident.get("split"), "layout": ident.get("layout")},
-    }
-    if spec.source == "external":  # an edited command is another tracker
-        identity["tracker_file_sha256"] = sha256_file(spec.target)
+    identity = _identity(model, cls, spec, config=config, weights_sha=weights_sha, amp=amp,
+                         late_objects=late_objects, seed=seed, dataset_ident=ident)
     store = RunStore(out)
+    if store.out.exists() and not store.out.is_dir():
+        raise BadInputError("--out is a file, not a folder", path=store.out, hint="pass a folder path")
     store.check_compatible(identity, force=force)
+    # Build the tracker here for serial runs: bad config or weights fail before anything is
+    # touched (workers and Ray actors build their own).
+    targs = TrackerArgs(model=model, weights=str(weights_file) if weights_file else None, config=config, amp=amp)
+    tracker: Tracker | None = None
+    t_load = time.perf_counter()
+    if executor == "local" and len(devices) == 1:
+        tracker = targs.build(devices[0])
+    load_seconds = time.perf_counter() - t_load
     if force:
         store.reset()
     todo = [n for n in names if not store.is_done(n, _expected_stems(dataset.video(n)))]
+    todo_set = set(todo)
     summary = RunSummary(out=Path(out), model=model, selected=len(names),
-                         skipped=[n for n in names if n not in set(todo)])
-    # Build the tracker once here for serial runs (and to fail fast on bad config/weights).
-    tracker: Tracker | None = None
-    targs = TrackerArgs(model=model, weights=str(weights_file) if weights_file else None, config=config, amp=amp)
-    t_load = time.perf_counter()
-    if todo and executor == "local" and len(devices) == 1:
-        tracker = targs.build(devices[0])
-    load_seconds = time.perf_counter() - t_load
+                         skipped=[n for n in names if n not in todo_set])
     if cls.capabilities.needs_torch and "torch" not in sys.modules:
         with contextlib.suppress(ImportError):
             import torch  # noqa: F401  (for the environment record only)
@@ -229,8 +249,12 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
         "status": "running",
         "started": _now(),
     }
-    store.out.mkdir(parents=True, exist_ok=True)
-    store.write_run(doc)
+    try:
+        store.out.mkdir(parents=True, exist_ok=True)
+        store.write_run(doc)
+    except OSError as exc:
+        raise BadInputError(f"cannot write the output folder: {exc.strerror or exc}", path=store.out,
+                            hint="pass a writable --out folder with free space") from None
 
     job = Job(tracker=targs, data_root=str(dataset.root), split=split, out=str(store.out),
               late_objects=late_objects, seed=seed)
@@ -258,22 +282,13 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
                 bar.update(vid_task, advance=1)
 
         try:
-            if not todo:
-                pass
-            elif executor == "ray":
-                from m3vos.runner.ray_executor import run_ray
-
-                run_ray(job, todo, devices, on_event, address=address)
-            elif len(devices) == 1:
-                from m3vos.runner.local import run_serial
-
-                run_serial(job, todo, devices[0], on_event, tracker=tracker)
-            else:
-                from m3vos.runner.local import run_pool
-
-                run_pool(job, todo, devices, on_event)
+            if todo:
+                _execute(job, todo, devices, on_event, executor=executor, address=address, tracker=tracker)
         except KeyboardInterrupt:
             status = "interrupted"
+        except BaseException:
+            status = "error"
+            raise
         finally:
             if tracker is not None:
                 with contextlib.suppress(Exception):
@@ -285,6 +300,23 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
                              f"{len(todo) - len(summary.done) - len(summary.failed)} left",
                              hint="rerun the same command to resume")
     return summary
+
+
+def _execute(job: Job, todo: list[str], devices: list[str], on_event: Any, *, executor: str,
+             address: str | None, tracker: Tracker | None) -> None:
+    """Serial in this process, a pool of worker processes, or Ray: the same per-video code."""
+    if executor == "ray":
+        from m3vos.runner.ray_executor import run_ray
+
+        run_ray(job, todo, devices, on_event, address=address)
+    elif len(devices) == 1:
+        from m3vos.runner.local import run_serial
+
+        run_serial(job, todo, devices[0], on_event, tracker=tracker)
+    else:
+        from m3vos.runner.local import run_pool
+
+        run_pool(job, todo, devices, on_event)
 
 
 def _finish_run_doc(store: RunStore, doc: dict[str, Any], summary: RunSummary, status: str,

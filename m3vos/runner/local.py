@@ -8,7 +8,6 @@ so a pool run resumes like a serial one.
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import queue
 import signal
 from typing import Any
@@ -31,14 +30,20 @@ def run_serial(job: Job, names: list[str], device: str, on_event: EventFn,
         worker.close()
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def _worker_main(job: Job, device: str, wid: int, tasks: Any, results: Any) -> None:
+    # Ctrl-C is the main process's business: it stops the workers with SIGTERM, which (once
+    # set up) they turn into KeyboardInterrupt so the video in progress removes its temp folder.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         worker = VideoWorker(job, device)
-    except KeyboardInterrupt:
-        return
     except BaseException as exc:  # setup failure: the main process aborts the run
         results.put(("fatal", "", failure_record("", exc), wid))
         return
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         while True:
             name = tasks.get()
@@ -105,15 +110,12 @@ def run_pool(job: Job, names: list[str], devices: list[str], on_event: EventFn,
 
 
 def _stop(procs: list[Any]) -> None:
-    """Ask workers to stop (SIGINT lets them remove their temp folder), then insist."""
+    """SIGTERM (a clean stop once a worker is set up), then SIGKILL for any that hang."""
     for p in procs:
-        if p.is_alive() and p.pid is not None:
-            try:
-                os.kill(p.pid, signal.SIGINT)
-            except OSError:
-                pass
-    for p in procs:
-        p.join(timeout=5)
         if p.is_alive():
             p.terminate()
+    for p in procs:
+        p.join(timeout=10)
+        if p.is_alive():
+            p.kill()
             p.join(timeout=5)

@@ -16,10 +16,10 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from m3vos.data.masks import encode_mask
 from m3vos.errors import M3vosError
 from m3vos.runner.store import RunStore, share
 from m3vos.runner.video import IdMap, OrderCheck, VideoSource, make_input, restore_output
+from m3vos.runner.writer import PngWriter
 from m3vos.trackers.base import Tracker
 from m3vos.utils.atomic import atomic_dir
 
@@ -81,19 +81,25 @@ def track_video(tracker: Tracker, src: VideoSource, store: RunStore, *, seed: in
     _reset_peak(device)
     seed_everything(seed)
     t0 = time.perf_counter()
-    files: dict[str, int] = {}
     with atomic_dir(store.video_dir(src.name)) as tmp:
-        with torch_context(device, bool(getattr(tracker, "amp", False))):
-            for out in tracker.track(video_in):
-                labels = restore_output(out, n=ids.n, size=src.size, num_frames=src.num_frames)
-                order.see(int(out.frame))
-                stem = src.stems[int(out.frame)]
-                data = encode_mask(ids.to_dataset(labels), src.palette)
-                (tmp / f"{stem}.png").write_bytes(data)
-                files[stem] = len(data)
-                if progress is not None and order.next_new == int(out.frame) + 1:
-                    progress(1)
-        order.finish()
+        writer = PngWriter(tmp, src.palette)
+        try:
+            with torch_context(device, bool(getattr(tracker, "amp", False))):
+                for out in tracker.track(video_in):
+                    labels = restore_output(out, n=ids.n, size=src.size, num_frames=src.num_frames)
+                    order.see(int(out.frame))
+                    writer.put(src.stems[int(out.frame)], ids.to_dataset(labels))
+                    if progress is not None and order.next_new == int(out.frame) + 1:
+                        progress(1)
+            order.finish()
+            writer.close()
+        except BaseException:
+            writer.abort()  # before atomic_dir removes the folder it writes into
+            raise
+        finally:
+            if hasattr(video_in.frames, "close"):
+                video_in.frames.close()
+        files = {stem: writer.sizes[stem] for stem in src.stems}
         share(tmp)
     seconds = time.perf_counter() - t0
     record = {
@@ -127,5 +133,8 @@ def run_one(tracker: Tracker, dataset: Any, name: str, store: RunStore, *, late_
         return "done", track_video(tracker, src, store, seed=seed, progress=progress)
     except Exception as exc:  # one bad video must not stop the run: record it and go on
         rec = failure_record(name, exc)
-        store.write_failed(name, rec)
+        try:
+            store.write_failed(name, rec)
+        except OSError:  # e.g. the disk is full: the summary still reports the failure
+            pass
         return "failed", rec

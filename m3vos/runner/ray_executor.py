@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from m3vos.errors import BadInputError
+from m3vos.errors import BadInputError, M3vosError
 from m3vos.runner.job import EventFn, Job
 
 
@@ -48,8 +48,17 @@ def run_ray(job: Job, names: list[str], devices: list[str], on_event: EventFn, *
         pool = ActorPool(actors)
         for name in names:
             on_event("start", name, "ray")
-        for kind, rec in pool.map_unordered(lambda a, n: a.run.remote(n), names):
-            on_event(kind, rec.get("video", ""), rec)
+        try:
+            for kind, rec in pool.map_unordered(lambda a, n: a.run.remote(n), names):
+                if kind == "fatal":
+                    raise M3vosError(f"a Ray worker could not start: {rec['error']}")
+                on_event(kind, rec.get("video", ""), rec)
+        except ray.exceptions.RayError as exc:
+            # e.g. an actor that cannot load its model: Ray wraps the cause in a long traceback
+            cause = getattr(exc, "cause", None) or exc
+            text = cause.one_line() if isinstance(cause, M3vosError) else str(cause).strip().splitlines()[-1]
+            raise M3vosError(f"a Ray worker failed: {text}",
+                             hint="finished videos are kept; rerun to resume") from None
     finally:
         if started:
             ray.shutdown()
@@ -60,8 +69,17 @@ class _VideoActor:
 
     def __init__(self, job: Job, device: str) -> None:
         from m3vos.runner.job import VideoWorker
+        from m3vos.runner.process import failure_record
 
-        self.worker = VideoWorker(job, device)
+        # A setup error (bad config, missing weights) is returned, not raised: a raising
+        # constructor would be restarted by Ray and reported as a long remote traceback.
+        self.worker, self.fatal = None, None
+        try:
+            self.worker = VideoWorker(job, device)
+        except Exception as exc:
+            self.fatal = failure_record("", exc)
 
     def run(self, name: str) -> tuple[str, dict[str, Any]]:
+        if self.worker is None:
+            return "fatal", self.fatal
         return self.worker.run(name)

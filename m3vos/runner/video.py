@@ -137,13 +137,35 @@ def scaled_size(size: tuple[int, int], short_side: int | None) -> tuple[int, int
 
 
 class FrameSequence(Sequence):
-    """Frames decoded (and resized) on access, with a small cache for offline re-reads."""
+    """Frames decoded (and resized) on access, with a small cache for offline re-reads.
 
-    def __init__(self, src: VideoSource, size: tuple[int, int], cache: int = 4) -> None:
+    Reading frame i starts decoding frame i+1 in a background thread (Pillow releases the GIL
+    while decoding), so a tracker that reads in order rarely waits for JPEG decoding.
+    """
+
+    def __init__(self, src: VideoSource, size: tuple[int, int], cache: int = 4, prefetch: bool = True) -> None:
         self.src = src
         self.size = size
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._cache_size = cache
+        self._prefetch = prefetch
+        self._pool: Any = None
+        self._pending: dict[int, Any] = {}
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._pending.clear()
+
+    def _schedule(self, index: int) -> None:
+        if not self._prefetch or index >= len(self) or index in self._cache or index in self._pending:
+            return
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="m3vos-frames")
+        self._pending[index] = self._pool.submit(self._load, index)
 
     def __len__(self) -> int:
         return self.src.num_frames
@@ -159,10 +181,12 @@ class FrameSequence(Sequence):
         if hit is not None:
             self._cache.move_to_end(index)
             return hit
-        frame = self._load(index)
+        pending = self._pending.pop(index, None)
+        frame = pending.result() if pending is not None else self._load(index)
         self._cache[index] = frame
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
+        self._schedule(index + 1)
         return frame
 
     def _load(self, index: int) -> np.ndarray:
@@ -183,7 +207,7 @@ class FrameSequence(Sequence):
                                 hint="all frames of a video must have the mask's size")
         if (im.height, im.width) != self.size:
             im = im.resize((self.size[1], self.size[0]), Image.BILINEAR)
-        return np.asarray(im)
+        return np.array(im)  # writable (torch.from_numpy warns on read-only arrays), and a copy per read
 
 
 def make_input(src: VideoSource, tracker_cls: type[Tracker], ids: IdMap) -> VideoInput:

@@ -5,7 +5,10 @@ frame: later frames often show a changed object more clearly than the frames bef
 wrapper applies that schedule to a tracker that has no internal state we can reach: every
 `every` (L) forward frames, and after the last frame, it runs the backbone once more on the
 clip `frame t, t-1, ..., t-window`, with the backbone's own forward labels at frame t as the
-starting mask, and re-emits the revised frames (last write wins, as in ReVOS).
+starting mask, and re-emits the revised frames (last write wins, as in ReVOS). The passes run
+once the forward run is done, in schedule order, on the same backbone instance (so its
+per-video state is never interleaved); since only the start masks at the trigger frames are
+needed, the final labels equal those of the interleaved loop.
 
 Differences from ReVOS proper (`--model revos`), by necessity: the backbone's reverse run
 starts from the hard labels at frame t (not a soft mask plus hidden state), it builds its own

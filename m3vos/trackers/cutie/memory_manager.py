@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from m3vos.errors import BadInputError
 from m3vos.trackers.cutie.kv_memory_store import KeyValueMemoryStore
 from m3vos.trackers.cutie.memory_ops import do_softmax, get_similarity
 from m3vos.trackers.cutie.object_manager import ObjectManager
@@ -192,6 +193,12 @@ class MemoryManager:
                 if self.work_mem.non_perm_size(bucket_id) >= self.max_work_tokens:
                     if self.long_mem.non_perm_size(bucket_id) >= (self.max_long_tokens -
                                                                   self.num_prototypes):
+                        if not self.count_long_term_usage:  # the official code crashes here
+                            raise BadInputError(
+                                "long-term memory is full and long_term.count_usage is off, "
+                                "so there is no usage to prune it by",
+                                hint="set long_term.count_usage=true or raise "
+                                     "long_term.max_num_tokens")
                         self.long_mem.remove_obsolete_features(
                             bucket_id,
                             self.max_long_tokens - self.num_prototypes - self.buffer_tokens)

@@ -11,6 +11,7 @@ long_term.max_mem_frames, max_internal_size, flip_aug, size, ...).
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
@@ -76,7 +77,11 @@ class CutieTracker(Tracker):
         core = InferenceCore(network, self.settings)
         given = sorted(video.masks)
         start = given[0] if given else num_frames
-        with torch.inference_mode():
+        # The official AMP is CUDA-only: on CPU, switch off any autocast the caller opened so
+        # the resizes and the argmax stay float32 (the core does the same for the network).
+        no_cpu_autocast = torch.autocast("cpu", enabled=False) if device.type == "cpu" \
+            else contextlib.nullcontext()
+        with torch.inference_mode(), no_cpu_autocast:
             for t in range(num_frames):
                 rgb = np.asarray(video.frames[t])
                 if rgb.ndim != 3 or rgb.shape[2] != 3:
