@@ -11,6 +11,12 @@ ReVOS checkpoint (Cutie-base then gets its non-fuser tensors).
 
     python benchmarks/bench_revos.py                           # 60/120/300 frames at 64 x 112
     python benchmarks/bench_revos.py --lengths 60 --size 240x432 --threads 2 --json
+
+`--wrapper DIR` instead measures the generic reverse wrapper against its backbone: it makes a
+synthetic set (30 videos x 60 frames), runs `flow`, `revos:flow` (T = L = 30) and `revos:flow`
+(T = L = 10), scores them and prints `m3vos leaderboard --baseline flow` (bootstrap CIs).
+
+    python benchmarks/bench_revos.py --wrapper /tmp/revos-wrapper
 """
 
 from __future__ import annotations
@@ -101,6 +107,30 @@ def child(model: str, n: int, h: int, w: int, threads: int, weights: str | None)
     return out
 
 
+def wrapper_study(folder: str) -> None:
+    """flow vs revos:flow on synthetic data, through the CLI, ranked with bootstrap CIs."""
+    from pathlib import Path
+
+    root = Path(folder)
+    m3vos = [sys.executable, "-m", "m3vos_cli"]
+    synth = root / "synth"
+    if not synth.exists():
+        subprocess.run(m3vos + ["data", "synth", str(synth), "--videos", "30", "--frames", "60",
+                                "--seed", "5"], check=True)
+    runs = {"flow": [], "revos_flow_30": ["--config", "reverse.window=30", "--config", "reverse.every=30"],
+            "revos_flow_10": ["--config", "reverse.window=10", "--config", "reverse.every=10"]}
+    for name, extra in runs.items():
+        model = "flow" if name == "flow" else "revos:flow"
+        start = time.perf_counter()
+        subprocess.run(m3vos + ["run", "--model", model, "--data", str(synth), "--out", str(root / name)]
+                       + extra, check=True, capture_output=True)
+        print(f"{name}: {time.perf_counter() - start:.1f} s", flush=True)
+        subprocess.run(m3vos + ["score", str(root / name), "--data", str(synth)], check=True,
+                       capture_output=True)
+    subprocess.run(m3vos + ["leaderboard", *(str(root / n) for n in runs), "--baseline",
+                            str(root / "flow"), "--format", "md"], check=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lengths", default="60,120,300", help="clip lengths, comma-separated")
@@ -108,8 +138,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--weights", default=None, help="a ReVOS checkpoint (optional)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--wrapper", metavar="DIR", help="measure revos:flow vs flow in DIR instead")
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "FRAMES"), help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.wrapper:
+        wrapper_study(a.wrapper)
+        return
     h, w = (int(v) for v in a.size.lower().split("x"))
     if a.child:
         print(json.dumps(child(a.child[0], int(a.child[1]), h, w, a.threads, a.weights)))

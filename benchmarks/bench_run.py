@@ -11,7 +11,6 @@ id remapping, PNG encoding with the GT palette, the atomic folder rename and the
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform

@@ -68,6 +68,8 @@ def run_command(
                   device=device, amp=amp, weights=weights, config=parse_config(config), workers=workers,
                   gpus=gpus, executor=executor, address=address, shard=shard, force=force,
                   late_objects=late_objects)
+    for warning in summary.warnings:
+        err_console.print(f"warning: {warning}")
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -84,8 +86,14 @@ def _render_summary(summary) -> None:  # type: ignore[no-untyped-def]
     table = Table(title=f"m3vos run: {summary.model} -> {summary.out}")
     for col in ("video", "status", "frames", "seconds", "frames/s"):
         table.add_column(col, justify="right" if col in ("frames", "seconds", "frames/s") else "left")
-    for r in summary.done:
+    shown = summary.done if len(summary.done) <= 20 else summary.done[:15]  # a full run has ~471 videos
+    for r in shown:
         table.add_row(r["video"], "done", str(r["frames"]), f"{r['seconds']:.2f}", f"{r['fps'] or 0:.1f}")
+    rest = summary.done[len(shown):]
+    if rest:
+        secs = sum(r["seconds"] for r in rest)
+        frames = sum(r["frames"] for r in rest)
+        table.add_row(f"({len(rest)} more)", "done", str(frames), f"{secs:.2f}", f"{frames / secs if secs else 0:.1f}")
     for r in summary.failed:
         table.add_row(r.get("video", "?"), "[red]failed[/red]", "", "", "", )
     if summary.skipped:
@@ -147,6 +155,9 @@ def trackers_test(
     from m3vos.runner.options import parse_config, resolve_device
     from m3vos.runner.selftest import self_test
 
+    from m3vos.trackers.registry import get_tracker
+
+    get_tracker(model)  # an unknown model is bad input (exit 2), not a failed contract
     dev = resolve_device(device, needs_torch=True) if device != "cpu" else "cpu"
     report = self_test(model, device=dev, weights=str(weights) if weights else None,
                        config=parse_config(config))

@@ -47,7 +47,7 @@ def seeded(shared_dir, tmp_path_factory):
     revos, base = folder / "revos_seed0.pth", folder / "cutie_base_seed0.pth"
     torch.save(state, revos)
     torch.save({k: v for k, v in state.items() if not k.startswith("readout_fuser.")}, base)
-    return {"revos": revos, "cutie-base": base}
+    return {"revos": revos, "cutie-base": base, "sha256": sw.state_dict_digest(state)}
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,7 @@ def test_dev_replay_matches_the_official_revos_on_both_variants(shared_dir, refe
     reference's order, probabilities within 1e-3, argmax equal where the margin > 1e-3."""
     import json
 
+    assert seeded["sha256"] == reference.doc["weights"]["sha256"]   # the reference's weights
     out = tmp_path / "ours.npz"
     proc = cli("dev", "replay", shared_dir / PARITY / "revos_reference.npz", "--weights",
                seeded["revos"], "--out", out, "--check", "--json", env=ONE_THREAD, check=0)
@@ -215,3 +216,25 @@ def test_run_revos_end_to_end_on_synthetic_data_and_score(seeded, tmp_path, cli)
     assert bad.returncode == 2, bad.stdout + bad.stderr
     assert "16 missing key(s)" in bad.stderr and "readout_fuser.block1.conv1.weight" in bad.stderr
     assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) <= 12
+
+
+def test_tracker_handles_void_empty_masks_and_a_vanishing_object(seeded):
+    from m3vos.trackers.revos.tracker import ReVOSTracker
+
+    frames, labels = tiny_clip(5)
+    tracker = ReVOSTracker(weights=seeded["revos"], config={"T": 2, "L": 2})
+    # an annotation with nothing in it (only void): every frame is background, no crash
+    empty = np.where(labels[0] > 0, 255, 0).astype(np.uint8)
+    outs = list(tracker.track(VideoInput("empty", frames, {0: empty}, [], empty.shape)))
+    assert sorted({o.frame for o in outs}) == list(range(5))
+    assert all(not o.label_map().any() for o in outs)
+    # object 2 leaves the frame from frame 2 on; void pixels in the first mask are ignored
+    for t in range(2, 5):
+        frames[t][labels[t] == 2] = frames[0][0, 0]
+    first = labels[0].copy()
+    first[0, :] = 255
+    outs = list(tracker.track(VideoInput("vanish", frames, {0: first}, [1, 2], first.shape)))
+    final = {o.frame: o.label_map() for o in outs}
+    assert [o.frame for o in outs] == [0, 1, 0, 2, 3, 2, 1, 4, 3, 2]
+    np.testing.assert_array_equal(final[0], np.where(first == 255, 0, first))
+    assert all(final[t].shape == first.shape and final[t].max() <= 2 for t in range(5))

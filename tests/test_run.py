@@ -146,8 +146,9 @@ def test_offline_tracker_last_write_wins_and_late_objects_are_given_on_request(c
     write_video(root, "late_one", frames=6, ids=(1,), late={2: 3})
     write_split(root, ["late_one"])
     out = tmp_path / "rev"
-    cli("run", "--model", "m3vos_testplugin:ReverseTracker", "--data", root, "--out", out,
-        env=plugin_env(), check=0)
+    proc = cli("run", "--model", "m3vos_testplugin:ReverseTracker", "--data", root, "--out", out, "--late-objects",
+               env=plugin_env(), check=0)
+    assert "does not accept masks after frame 0" in proc.stderr
     first = np.asarray(Image.open(root / "Annotations" / "late_one" / "0000000.png"))
     for p in sorted((out / "late_one").glob("*.png")):
         assert np.array_equal(np.asarray(Image.open(p)), first)  # the backward pass overwrote the forward one
@@ -272,3 +273,22 @@ def test_broken_video_files_fail_that_video_with_the_file_named(cli, tmp_path):
     assert str(bad_jpg) in err["corrupt_frame"] and "unreadable frame" in err["corrupt_frame"]
     assert str(small) in err["small_frame"] and "32x24" in err["small_frame"]
     assert (out / "good").is_dir() and not (out / "corrupt_frame").exists() and leftovers(out) == []
+
+
+def test_runner_shrinks_inputs_to_the_trackers_short_side_and_restores_outputs(cli, tmp_path):
+    from m3vos.runner.video import scaled_size
+
+    assert scaled_size((48, 64), 32) == (32, 42) and scaled_size((64, 48), 32) == (42, 32)
+    assert scaled_size((48, 64), 480) == (48, 64)  # never enlarged
+    root = tmp_path / "ds"
+    write_video(root, "big", frames=4, size=(48, 64), ids=(1, 3))
+    write_split(root, ["big"])
+    out = tmp_path / "out"
+    cli("run", "--model", "m3vos_testplugin:ShrinkTracker", "--data", root, "--out", out, env=plugin_env(), check=0)
+    gt = np.asarray(Image.open(root / "Annotations" / "big" / "0000000.png"))
+    for p in sorted((out / "big").glob("*.png")):
+        pred = np.asarray(Image.open(p))
+        assert pred.shape == gt.shape and set(np.unique(pred)) <= {0, 1, 3}
+        for k in (1, 3):  # nearest down to 32 x 42 and back: 10 x 12 boxes survive, edges within a pixel
+            inter, union = ((pred == k) & (gt == k)).sum(), ((pred == k) | (gt == k)).sum()
+            assert inter / union > 0.6

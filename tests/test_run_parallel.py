@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -92,14 +97,6 @@ def test_ray_executor_matches_serial(cli, data, serial, tmp_path):
 
 
 def test_ctrl_c_stops_a_worker_pool_cleanly(tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from helpers_run import plugin_env
-
     root = tmp_path / "ds"
     for n in ("v1", "v2", "v3"):
         write_video(root, n, frames=8)

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers_run import install_plugin, plugin_env
+from helpers_run import install_plugin, plugin_env, synth_dataset
 
 
 def test_listing_imports_no_model_code_and_copes_with_missing_trackers():
@@ -31,8 +31,11 @@ def test_trackers_list_json_reports_capabilities_and_weights(cli):
         assert row["available"] or row["error"], name
         if row["available"] and row["weights"]:
             assert row["weights_present"] is False  # the test cache is empty
-    table = cli("trackers", "list", check=0).stdout
+    table = " ".join(cli("trackers", "list", check=0).stdout.split())
     assert "static" in table and "flow" in table
+    if any(r["available"] and r["weights"] for r in rows):
+        name = next(r["weights"] for r in rows if r["available"] and r["weights"])
+        assert f"{name}: missing (m3vos weights download {name})" in table
 
 
 def test_trackers_test_passes_for_baselines(cli):
@@ -46,8 +49,8 @@ def test_trackers_test_passes_for_baselines(cli):
 def test_trackers_test_reports_a_broken_contract(cli):
     proc = cli("trackers", "test", "m3vos_testplugin:SkippingTracker", env=plugin_env(), check=1)
     assert "FAIL" in proc.stdout and "before frame 3" in proc.stdout.replace("\n", " ")
-    proc = cli("trackers", "test", "nope-tracker", check=1)
-    assert "unknown model 'nope-tracker'" in proc.stdout.replace("\n", " ")
+    proc = cli("trackers", "test", "nope-tracker", check=2)
+    assert proc.stderr.startswith("error: unknown model 'nope-tracker'; known: static, flow")
 
 
 def test_entry_point_plugin_is_listed_run_and_a_broken_one_reported(cli, tmp_path):
@@ -58,6 +61,12 @@ def test_entry_point_plugin_is_listed_run_and_a_broken_one_reported(cli, tmp_pat
     assert not rows["broken-test"]["available"] and "not a subclass" in rows["broken-test"]["error"]
     rep = json.loads(cli("trackers", "test", "echo-test", "--json", env=env, check=0).stdout)
     assert rep["ok"], rep  # half-resolution probs were resized back to the GT size
+    data = synth_dataset(tmp_path / "ds", videos=2, frames=5)
+    summary = json.loads(cli("run", "--model", "echo-test", "--data", data, "--out", tmp_path / "out", "--json",
+                             env=env, check=0).stdout)
+    assert len(summary["done"]) == 2
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["tracker"]["source"] == "entry-point:m3vos-testplugin"
 
 
 def _run_in_memory(model: str, config: dict | None = None):

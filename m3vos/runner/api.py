@@ -42,6 +42,7 @@ class RunSummary:
     done: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     wall_seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def frames(self) -> int:
@@ -55,7 +56,7 @@ class RunSummary:
         return {"out": str(self.out), "model": self.model, "selected": self.selected,
                 "skipped": self.skipped, "done": [r["video"] for r in self.done],
                 "failed": [{"video": r.get("video"), "error": r.get("error")} for r in self.failed],
-                "frames": self.frames, "wall_seconds": round(self.wall_seconds, 3)}
+                "frames": self.frames, "wall_seconds": round(self.wall_seconds, 3), "warnings": self.warnings}
 
 
 def resolve_weights(cls: type[Tracker], model: str, weights: str | Path | None) -> Path | None:
@@ -110,6 +111,7 @@ def _environment(devices: list[str]) -> dict[str, Any]:
         import torch
 
         env["torch"] = torch.__version__
+        env["torch_threads"] = torch.get_num_threads()
         env["cuda"] = torch.version.cuda
         env["cuda_available"] = bool(torch.cuda.is_available())
         if torch.cuda.is_available():
@@ -143,6 +145,9 @@ def _devices(cls: type[Tracker], device: str, gpus: str | list[str] | None, work
     """One entry per worker. Ray places GPUs itself, so CUDA is checked here only for local runs."""
     gpu_list = parse_gpus(",".join(gpus) if isinstance(gpus, list) else gpus)
     if gpu_list:
+        if workers > 1:
+            raise BadInputError("--workers and --gpus both given",
+                                hint="--gpus already starts one worker per GPU; list a GPU twice for two workers on it")
         if executor == "local":
             check_cuda(gpu_list)
         return gpu_list
@@ -185,6 +190,7 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
     from m3vos.trackers.registry import find_spec, get_tracker
 
     t_start = time.perf_counter()
+    out = Path(out).expanduser()
     config = dict(config or {})
     cls = get_tracker(model)
     spec = find_spec(model)
@@ -230,6 +236,9 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
     todo_set = set(todo)
     summary = RunSummary(out=Path(out), model=model, selected=len(names),
                          skipped=[n for n in names if n not in todo_set])
+    if late_objects and not cls.capabilities.late_objects:
+        summary.warnings.append(f"--late-objects: {model} does not accept masks after frame 0; "
+                                "objects that appear later are not given to it")
     if cls.capabilities.needs_torch and "torch" not in sys.modules:
         with contextlib.suppress(ImportError):
             import torch  # noqa: F401  (for the environment record only)

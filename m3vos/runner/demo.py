@@ -12,21 +12,26 @@ import time
 from pathlib import Path
 from typing import Any
 
+from m3vos.errors import M3vosError
+
 BASELINES = ("static", "flow")
 
 
-def _model_trackers_with_weights() -> list[str]:
-    """Built-in model trackers whose checkpoint is already in the cache (never downloads)."""
-    from m3vos.trackers.registry import BUILTINS, describe, list_trackers
+#: Model trackers the demo adds when their weights are cached, best first; only one runs (on a
+#: CPU each costs tens of seconds), at the synthetic frames' native size (`size=-1`).
+MODEL_PREFERENCE = ("revos", "cutie-small", "cutie-base")
+MODEL_CONFIG = {"size": -1}
 
-    names = []
-    for spec in list_trackers():
-        if spec.source != "builtin" or spec.name in BASELINES or spec.name not in BUILTINS:
-            continue
-        row = describe(spec)
+
+def _model_tracker_with_weights() -> list[str]:
+    """The first of MODEL_PREFERENCE whose checkpoint is already in the cache (never downloads)."""
+    from m3vos.trackers.registry import describe, find_spec
+
+    for name in MODEL_PREFERENCE:
+        row = describe(find_spec(name))
         if row["available"] and row["weights_present"]:
-            names.append(spec.name)
-    return names
+            return [name]
+    return []
 
 
 def run_demo(out: str | Path = "m3vos-demo", *, videos: int = 6, frames: int = 24, seed: int = 0,
@@ -55,14 +60,19 @@ def run_demo(out: str | Path = "m3vos-demo", *, videos: int = 6, frames: int = 2
     make_synthetic_dataset(data, videos=videos, seed=seed, frames=frames)
     dataset = open_dataset(data)
 
-    trackers = list(models) if models is not None else [*BASELINES, *_model_trackers_with_weights()]
+    trackers = list(models) if models is not None else [*BASELINES, *_model_tracker_with_weights()]
     con.print(f"[bold]2/4[/bold] running trackers: {', '.join(trackers)}")
     preds: dict[str, Path] = {}
     timings: dict[str, float] = {}
     for name in trackers:
         folder = out / "preds" / name.replace(":", "-")
         t = time.perf_counter()
-        summary = run(name, folder, data=data, force=True, progress=progress)
+        config = MODEL_CONFIG if name in MODEL_PREFERENCE else {}
+        try:
+            summary = run(name, folder, data=data, config=config, force=True, progress=progress)
+        except M3vosError as exc:  # e.g. a model that cannot load: the baselines still make a demo
+            con.print(f"  [red]{name}: {exc.one_line()}[/red]")
+            continue
         timings[name] = round(time.perf_counter() - t, 2)
         if summary.failed:
             con.print(f"  [red]{name}: {len(summary.failed)} video(s) failed[/red]: {summary.failed[0].get('error')}")
@@ -111,7 +121,7 @@ def run_demo(out: str | Path = "m3vos-demo", *, videos: int = 6, frames: int = 2
         "  m3vos run --model flow --out preds/flow  # any tracker from `m3vos trackers list`\n"
         "  m3vos trackers list                      # model trackers and how to get their weights\n"
         "  m3vos run --model revos --gpus 0 --out preds/revos\n"
-        "  m3vos score preds/flow && m3vos leaderboard preds/flow preds/revos")
+        "  m3vos score preds/flow && m3vos leaderboard preds/flow preds/revos && m3vos report preds/flow preds/revos")
     return result
 
 

@@ -42,7 +42,12 @@ class ReVOSTracker(CutieTracker):
         from m3vos.trackers.revos.settings import ReVOSSettings
 
         self.revos, rest = ReVOSSettings.from_config(self.config)
-        settings = EvalSettings.from_dict(rest, source="--config")
+        try:
+            settings = EvalSettings.from_dict(rest, source="--config")
+        except BadInputError as exc:
+            hint = "ReVOS keys: boost_rate (alpha), polish_frames (T), polish_every (L), reverse"
+            raise BadInputError(exc.message, path=exc.path,
+                                hint=f"{hint}; Cutie keys: {exc.hint}" if exc.hint else hint) from None
         if amp:
             settings = settings.replace(amp=True)
         self.settings = settings

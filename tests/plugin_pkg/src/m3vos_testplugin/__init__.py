@@ -89,3 +89,19 @@ class NeedsWeightsTracker(EchoTracker):
 
 class NotATracker:
     """Registered by mistake: `m3vos trackers list` must report it, not crash."""
+
+
+class ShrinkTracker(Tracker):
+    """Asks the runner for a 32-pixel short side and reports what it was given."""
+
+    name = "shrink-test"
+    capabilities = Capabilities()
+    input_short_side = 32
+
+    def track(self, video: VideoInput) -> Iterator[TrackerOutput]:
+        h, w = video.size
+        for t in range(video.num_frames):
+            frame = video.frames[t]
+            if frame.shape != (h, w, 3) or video.masks[0].shape != (h, w) or min(h, w) != 32:
+                raise AssertionError(f"runner gave frame {frame.shape}, mask {video.masks[0].shape}, size {video.size}")
+            yield TrackerOutput(frame=t, labels=video.masks[0])
