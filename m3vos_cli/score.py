@@ -112,12 +112,16 @@ def score(
     dataset = open_dataset(data, split=split)
     wanted = [v for v in videos.split(",")] if videos else None
     n_videos = len(select_videos(dataset, wanted))
-    with make_progress(enabled=None if fmt == OutputFormat.table else False, transient=True) as progress:
-        task = progress.add_task("scoring", total=n_videos, status="")
+    progress = make_progress(enabled=None if fmt == OutputFormat.table else False, transient=True)
+    bar = progress.add_task("scoring", total=n_videos, status="")
+    try:
+        # the bar's refresh thread starts only once the workers exist (see score_predictions)
         result = score_predictions(preds, dataset, protocol=protocol.value, videos=wanted, workers=workers,
                                    jcc=jcc.value, void_aware=void_aware, compat_decay=compat_decay,
-                                   missing=missing.value, strict=strict,
-                                   on_video_done=lambda name: progress.update(task, advance=1, status=name))
+                                   missing=missing.value, strict=strict, on_start=progress.start,
+                                   on_video_done=lambda name: progress.update(bar, advance=1, status=name))
+    finally:
+        progress.stop()
     if add_breakdowns is not None:
         result.breakdowns = add_breakdowns(result.to_dict(), dataset, breakdown_names)
     written = write_results(result, out_dir, split)

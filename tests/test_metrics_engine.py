@@ -21,7 +21,7 @@ def make_set(root: Path, videos: dict[str, tuple[list[np.ndarray], list[np.ndarr
         for t, (g, p) in enumerate(zip(gts, prs)):
             write_mask(data / "Annotations" / name / f"{t:05d}.png", g)
             write_mask(preds / name / f"{t:05d}.png", p)
-    (data / "ImageSets" / "2017").mkdir(parents=True)
+    (data / "ImageSets" / "2017").mkdir(parents=True, exist_ok=True)
     (data / "ImageSets" / "2017" / "val.txt").write_text("\n".join(videos) + "\n")
     return data, preds
 
@@ -94,3 +94,51 @@ def test_workers_give_identical_documents(tmp_path: Path) -> None:
     one = score_predictions(preds, ds, workers=1, protocol="davis").to_dict()
     three = score_predictions(preds, ds, workers=3, protocol="davis").to_dict()
     assert one == three
+
+
+def test_pool_is_safe_when_the_caller_already_runs_threads(tmp_path: Path) -> None:
+    """OpenCV's thread pool in the calling process must not deadlock the workers (a forked
+    copy of a held lock); run in a subprocess so that a regression fails instead of hanging."""
+    import subprocess
+    import sys
+
+    g = square(40, 50, 5, 5, 12)
+    data, preds = make_set(tmp_path, {"a": ([g] * 5, [g] * 5), "b": ([g] * 5, [g] * 5)})
+    script = f"""
+import cv2, numpy as np, os
+from m3vos.data.dataset import open_dataset
+from m3vos.metrics import score_predictions
+if __name__ == "__main__":
+    for _ in range(5):
+        cv2.dilate(np.zeros((1500, 1500), np.uint8), np.ones((15, 15), np.uint8))
+    r = score_predictions({str(preds)!r}, open_dataset({str(data)!r}), workers=2)
+    print(len(os.listdir("/proc/self/task")), r.global_metrics["J-Mean"])
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-1] == "1.0"
+
+
+def test_sparse_ground_truth_scores_the_annotated_frames(tmp_path: Path) -> None:
+    # 8 image frames, ground truth on every other one; the prediction covers all 8 frames
+    g = square(20, 30, 4, 4, 8)
+    data, preds = make_set(tmp_path, {})
+    names = [f"{t:05d}" for t in range(8)]
+    for t, name in enumerate(names):
+        (data / "JPEGImages" / "v").mkdir(parents=True, exist_ok=True)
+        (data / "JPEGImages" / "v" / f"{name}.jpg").write_bytes(b"")  # only the names matter here
+        write_mask(preds / "v" / f"{name}.png", g if t % 4 else np.zeros_like(g))
+        if t % 2 == 0:
+            write_mask(data / "Annotations" / "v" / f"{name}.png", g)
+    (data / "ImageSets" / "2017" / "val.txt").write_text("v\n")
+    res = score_predictions(preds, open_dataset(data), workers=1)
+    frames = res.to_dict()["per_frame"]["v_1"]
+    assert frames["frames"] == ["00002", "00004"]       # annotated frames minus first and last
+    assert frames["J"] == [1.0, 0.0]                       # 00004's prediction is empty
+
+
+def test_three_frame_video_scores_one_frame_with_zero_decay(tmp_path: Path) -> None:
+    g = square(10, 10, 2, 2, 4)
+    data, preds = make_set(tmp_path, {"v": ([g] * 3, [g, square(10, 10, 2, 2, 2), g])})
+    obj = score_predictions(preds, open_dataset(data), workers=1, protocol="davis").per_object["v_1"]
+    assert obj["n_frames"] == 1 and obj["J-Mean"] == 0.25 and obj["J-Decay"] == 0.0

@@ -77,8 +77,13 @@ def test_unknown_ids_warn_with_file_names_and_strict_refuses(cli, broken_set: Pa
     assert f"{MID}.png" in proc.stderr and bad_id in proc.stderr and "background" in proc.stderr
     doc = json.loads((tmp_path / "results.json").read_text())
     assert any(f"{MID}.png" in w for w in doc["warnings"])
-    # the painted square is background now: object 1 loses (or keeps) exactly that area only
+    # the painted square is background: only frame MID can differ from the clean prediction
     assert doc["per_object"].keys() == clean_results["per_object"].keys()
+    for key, series in doc["per_frame"].items():
+        clean = clean_results["per_frame"][key]
+        for i, stem in enumerate(series["frames"]):
+            if stem != MID:
+                assert series["J"][i] == clean["J"][i] and series["F"][i] == clean["F"][i]
     strict = _score(cli, _case(broken_set, case), broken_set, tmp_path / "strict", "--protocol", "davis",
                     "--strict")
     assert strict.returncode == 2 and f"{MID}.png" in _one_line_error(strict)
@@ -187,3 +192,13 @@ def test_breakdown_option(cli, broken_set: Path, tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "results.json").read_text())
     rows = doc["breakdowns"]["size"]
     assert sum(r["n_objects"] for r in rows) == len(doc["per_object"])
+
+
+def test_empty_png_is_a_one_line_error(cli, broken_set: Path, tmp_path: Path) -> None:
+    preds = tmp_path / "preds"
+    shutil.copytree(broken_set / "Predictions", preds)
+    (preds / SEQ / f"{MID}.png").write_bytes(b"")
+    proc = _score(cli, preds, broken_set, tmp_path / "out")
+    assert proc.returncode == 2
+    err = _one_line_error(proc)
+    assert f"{SEQ}/{MID}.png" in err and "empty" in err

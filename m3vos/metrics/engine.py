@@ -8,11 +8,12 @@ order in which videos finish.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from m3vos.errors import BadInputError
 from m3vos.metrics.protocols import ScoreOptions
@@ -76,11 +77,14 @@ def score_predictions(preds: str | os.PathLike[str], dataset: DatasetLike, *, pr
                       videos: Sequence[str] | None = None, workers: int | None = None,
                       jcc: str = "hungarian", void_aware: bool = False, compat_decay: bool = False,
                       missing: str = "error", strict: bool = False,
-                      on_video_done: Callable[[str], None] | None = None) -> ScoreResult:
+                      on_video_done: Callable[[str], None] | None = None,
+                      on_start: Callable[[], None] | None = None) -> ScoreResult:
     """Score a folder of `<video>/<frame>.png` predictions against `dataset`.
 
     `protocol` is `m3vos` (official M3-VOS evaluator rules plus F/J&F as an extension) or
     `davis` (davis2017-evaluation). A user mistake raises `BadInputError` naming the file.
+    `on_start()` is called once the workers exist (start progress displays there: their
+    threads are then not copied into the workers), `on_video_done(name)` after each video.
     """
     options = ScoreOptions(protocol=protocol, jcc=jcc, void_aware=void_aware, compat_decay=compat_decay,
                            missing=missing, strict=strict)
@@ -94,13 +98,30 @@ def score_predictions(preds: str | os.PathLike[str], dataset: DatasetLike, *, pr
         tasks.append(VideoTask(name=name, gt_paths=tuple(video.mask_paths), pred_dir=preds / name,
                                options=options, frame_stems=_frame_stems(video),
                                gt_dir=getattr(video, "annotations_dir", None)))
-    scores = {s.name: s for s in _run(tasks, workers or default_workers(), on_video_done)}
+    scores = {s.name: s for s in _run(tasks, workers or default_workers(), on_video_done, on_start)}
     ordered = [scores[n] for n in names]
     for s in ordered:
         warnings.extend(s.warnings)
     identity = dataset.identity() if hasattr(dataset, "identity") else {}
     return ScoreResult(options=options, dataset=identity, videos=ordered, warnings=warnings,
                        predictions=str(preds.resolve()))
+
+
+@contextlib.contextmanager
+def _fork_safe_opencv() -> Iterator[None]:
+    """Stop OpenCV's thread pool while the workers are forked, then restore it.
+
+    A worker forked while the pool's threads exist (any earlier cv2 call in this process, e.g.
+    in a notebook or a test session) inherits their locks and can deadlock on its first cv2 call.
+    """
+    import cv2
+
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(previous)
 
 
 def _init_worker() -> None:
@@ -115,11 +136,14 @@ def _init_worker() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _run(tasks: list[VideoTask], workers: int, on_done: Callable[[str], None] | None) -> Iterable[VideoScore]:
+def _run(tasks: list[VideoTask], workers: int, on_done: Callable[[str], None] | None,
+         on_start: Callable[[], None] | None = None) -> Iterable[VideoScore]:
     # Longest videos first: the pool's wall time is bounded by the last long video to start.
     order = sorted(tasks, key=lambda t: -len(t.gt_paths))
     workers = max(1, min(workers, len(order)))
     if workers == 1:
+        if on_start:
+            on_start()
         for task in order:
             score = score_video(task)
             if on_done:
@@ -127,7 +151,11 @@ def _run(tasks: list[VideoTask], workers: int, on_done: Callable[[str], None] | 
             yield score
         return
     method = "fork" if sys.platform.startswith("linux") else "spawn"
-    with mp.get_context(method).Pool(workers, initializer=_init_worker) as pool:
+    with _fork_safe_opencv():
+        pool = mp.get_context(method).Pool(workers, initializer=_init_worker)
+    with pool:
+        if on_start:
+            on_start()
         for score in pool.imap_unordered(score_video, order, chunksize=1):
             if on_done:
                 on_done(score.name)
