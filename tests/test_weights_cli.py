@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from helpers_cutie_network import manifest, seeded_weights_module  # noqa: E402
-from helpers_weights_server import FileServer  # noqa: E402
+from helpers_data import FileServerState, serve_files  # noqa: E402
 
 
 class RunsCode:
@@ -36,14 +36,15 @@ def test_list_download_list(cli, seeded_small):
     assert not any(r["present"] for r in out)
     assert {r["name"]: r["model"] for r in out}["revos"] == "revos"
 
-    server = FileServer({"cutie-small-mega.pth": seeded_small.read_bytes()}, cut_first=1,
-                        cut_at=1 << 20)
-    with server.running():
-        proc = cli("weights", "download", "cutie-small-mega", env={"M3VOS_WEIGHTS_URL": server.url},
+    name = "/cutie-small-mega.pth"        # the first transfer is cut after 1 MiB
+    state = FileServerState(files={name: seeded_small.read_bytes()}, cut_after={name: 1 << 20},
+                            cuts_left={name: 1})
+    with serve_files(state) as (url, st):
+        proc = cli("weights", "download", "cutie-small-mega", env={"M3VOS_WEIGHTS_URL": url},
                    check=0, timeout=120)
     assert proc.stdout.strip().endswith("cutie-small-mega.pth")
     assert "loads strictly into cutie-small (359 tensors)" in proc.stderr
-    assert [r["range"] for r in server.requests] == [None, "bytes=1048576-"]
+    assert [r["range"] for r in st.log] == [None, "bytes=1048576-"]
 
     rows = {r["name"]: r for r in json.loads(cli("weights", "list", "--json", check=0).stdout)}
     assert rows["cutie-small-mega"]["present"] is True

@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from helpers_cutie_network import manifest, seeded_weights_module  # noqa: E402
-from helpers_weights_server import FileServer  # noqa: E402
+from helpers_data import FileServerState, serve_files  # noqa: E402
 
 from m3vos.data.download import DownloadError  # noqa: E402
 from m3vos.errors import BadInputError  # noqa: E402
@@ -52,14 +52,14 @@ def test_table_and_cache_paths(monkeypatch, tmp_path):
 
 
 def test_download_resumes_after_a_cut_and_lands_in_the_cache(seeded_bytes):
-    server = FileServer({"cutie-small-mega.pth": seeded_bytes}, cut_first=1,
-                        cut_at=len(seeded_bytes) // 3)
-    with server.running():
-        path = W.download_weights("cutie-small-mega", url=f"{server.url}/cutie-small-mega.pth",
-                                  progress=False)
+    name = "/cutie-small-mega.pth"        # the first transfer is cut after a third
+    state = FileServerState(files={name: seeded_bytes}, cut_after={name: len(seeded_bytes) // 3},
+                            cuts_left={name: 1})
+    with serve_files(state) as (url, st):
+        path = W.download_weights("cutie-small-mega", url=url + name, progress=False)
     assert path == W.weights_path("cutie-small-mega")
     assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(seeded_bytes).digest()
-    ranges = [r["range"] for r in server.requests]
+    ranges = [r["range"] for r in st.log]
     assert ranges[0] is None and ranges[1] == f"bytes={len(seeded_bytes) // 3}-"
     assert not path.with_name(path.name + ".part").exists()
     status = {s.name: s for s in W.list_weights()}["cutie-small-mega"]
@@ -73,38 +73,39 @@ def test_download_resumes_after_a_cut_and_lands_in_the_cache(seeded_bytes):
 
 
 def test_interrupted_download_is_listed_as_partial_and_resumes_next_call(seeded_bytes):
-    server = FileServer({"w.pth": seeded_bytes}, cut_first=10, cut_at=1 << 20)
-    with server.running():
+    name = "/w.pth"                       # every transfer is cut after 1 MiB until told
+    state = FileServerState(files={name: seeded_bytes}, cut_after={name: 1 << 20},
+                            cuts_left={name: 10})
+    with serve_files(state) as (url, st):
         with pytest.raises(DownloadError, match="failed after 2 attempts"):
-            W.download_weights("cutie-small-nomose", url=f"{server.url}/w.pth", retries=1,
-                               progress=False)
+            W.download_weights("cutie-small-nomose", url=url + name, retries=1, progress=False)
         status = {s.name: s for s in W.list_weights()}["cutie-small-nomose"]
         assert not status.present and status.partial == 2 << 20   # two cut attempts
-        server.cut_first = 0
-        path = W.download_weights("cutie-small-nomose", url=f"{server.url}/w.pth",
-                                  progress=False)
+        with st.lock:
+            st.cuts_left[name] = 0
+        path = W.download_weights("cutie-small-nomose", url=url + name, progress=False)
     assert path.read_bytes() == seeded_bytes
-    assert server.requests[-1]["range"] == f"bytes={2 << 20}-"
+    assert st.log[-1]["range"] == f"bytes={2 << 20}-"
     assert {s.name: s for s in W.list_weights()}["cutie-small-nomose"].partial is None
 
 
 def test_checksum_mismatch_deletes_the_file(seeded_bytes, monkeypatch):
     # cutie-base-mega has a known md5: a file with other bytes must be rejected
-    server = FileServer({"cutie-base-mega.pth": seeded_bytes[: 1 << 16]})
-    with server.running():
-        monkeypatch.setenv("M3VOS_WEIGHTS_URL", server.url + "/")
+    state = FileServerState(files={"/cutie-base-mega.pth": seeded_bytes[: 1 << 16]})
+    with serve_files(state) as (url, st):
+        monkeypatch.setenv("M3VOS_WEIGHTS_URL", url + "/")
         with pytest.raises(DownloadError, match="md5 mismatch"):
             W.download_weights("cutie-base-mega", progress=False)
     dest = W.weights_path("cutie-base-mega")
     assert not dest.exists() and not dest.with_name(dest.name + ".part").exists()
-    assert server.requests[0]["path"] == "cutie-base-mega.pth"
+    assert st.log[0]["path"] == "/cutie-base-mega.pth"
 
 
 def test_base_url_override_serves_google_drive_files_too(monkeypatch):
     payload = b"not really a checkpoint"
-    server = FileServer({"mega_v4_main_training_72800.pth": payload})
-    with server.running():
-        monkeypatch.setenv("M3VOS_WEIGHTS_URL", server.url)
+    state = FileServerState(files={"/mega_v4_main_training_72800.pth": payload})
+    with serve_files(state) as (url, _):
+        monkeypatch.setenv("M3VOS_WEIGHTS_URL", url)
         path = W.download_weights("revos", progress=False)
     assert path.read_bytes() == payload and path.name == "mega_v4_main_training_72800.pth"
 
@@ -120,10 +121,9 @@ def test_google_drive_without_gdown_is_a_clear_error(monkeypatch):
 
 
 def test_missing_file_on_server_is_a_download_error(tmp_path):
-    server = FileServer({})
-    with server.running():
+    with serve_files() as (url, _):
         with pytest.raises(DownloadError, match="HTTP 404"):
-            W.download_weights("cutie-small-wmose", url=f"{server.url}/nope.pth",
+            W.download_weights("cutie-small-wmose", url=f"{url}/nope.pth",
                                dest=tmp_path / "x.pth", progress=False)
     assert not (tmp_path / "x.pth").exists()
 

@@ -64,11 +64,9 @@ def map_videos(fn: Callable[..., Any], items: list[Any], *, workers: int | None 
             if on_done:
                 on_done(item)
         return out
-    import multiprocessing as mp
-    import sys
+    from m3vos.utils.pool import worker_pool
 
-    ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    with ctx.Pool(workers) as pool:
+    with worker_pool(workers) as pool:
         out = []
         for item, res in zip(items, pool.imap(call, items)):
             out.append(res)

@@ -8,12 +8,9 @@ order in which videos finish.
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing as mp
 import os
-import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
 from m3vos.errors import BadInputError
 from m3vos.metrics.protocols import ScoreOptions
@@ -107,35 +104,6 @@ def score_predictions(preds: str | os.PathLike[str], dataset: DatasetLike, *, pr
                        predictions=str(preds.resolve()))
 
 
-@contextlib.contextmanager
-def _fork_safe_opencv() -> Iterator[None]:
-    """Stop OpenCV's thread pool while the workers are forked, then restore it.
-
-    A worker forked while the pool's threads exist (any earlier cv2 call in this process, e.g.
-    in a notebook or a test session) inherits their locks and can deadlock on its first cv2 call.
-    """
-    import cv2
-
-    previous = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        yield
-    finally:
-        cv2.setNumThreads(previous)
-
-
-def _init_worker() -> None:
-    import signal
-
-    import cv2
-
-    # One process per core already: OpenCV's own threads would only oversubscribe the cores.
-    cv2.setNumThreads(1)
-    # Interrupts are the parent's business (it terminates the pool); workers just stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def _run(tasks: list[VideoTask], workers: int, on_done: Callable[[str], None] | None,
          on_start: Callable[[], None] | None = None) -> Iterable[VideoScore]:
     # Longest videos first: the pool's wall time is bounded by the last long video to start.
@@ -150,10 +118,9 @@ def _run(tasks: list[VideoTask], workers: int, on_done: Callable[[str], None] | 
                 on_done(task.name)
             yield score
         return
-    method = "fork" if sys.platform.startswith("linux") else "spawn"
-    with _fork_safe_opencv():
-        pool = mp.get_context(method).Pool(workers, initializer=_init_worker)
-    with pool:
+    from m3vos.utils.pool import worker_pool
+
+    with worker_pool(workers) as pool:
         if on_start:
             on_start()
         for score in pool.imap_unordered(score_video, order, chunksize=1):

@@ -129,20 +129,25 @@ class EvalSettings:
         return {int(v) for v in np.round(np.linspace(1, self.mem_every, self.stagger_updates))}
 
 
+def parse_bool(value: Any) -> bool:
+    """A boolean from a config value: "1/true/yes/on" or "0/false/no/off" (any case, padded),
+    or True/False/1/0. Anything else raises ValueError, so a typo is never read as False."""
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+    elif isinstance(value, (bool, int)) and value in (0, 1):
+        return bool(value)
+    raise ValueError(f"not a boolean: {value!r}")
+
+
 def _coerce(value: Any, f: dataclasses.Field, key: str, source: str) -> Any:
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
     try:
         if kind == "bool":
-            if isinstance(value, str):
-                low = value.strip().lower()
-                if low in ("1", "true", "yes", "on"):
-                    return True
-                if low in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(value)
-            if isinstance(value, (bool, int)) and value in (0, 1):
-                return bool(value)
-            raise ValueError(value)
+            return parse_bool(value)
         if kind == "int":
             if isinstance(value, bool):
                 raise ValueError(value)

@@ -41,6 +41,9 @@ class CutieTracker(Tracker):
             settings = settings.replace(amp=True)
         self.settings = settings
         self._network = None
+        # Load now, not on the first video: a wrong or corrupt checkpoint must stop the run
+        # before any video starts (exit 2), rather than fail every video one by one.
+        _ = self.network
 
     # ------------------------------------------------------------------ model
     def weights_file(self) -> Path:

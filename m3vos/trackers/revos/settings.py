@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 from m3vos.errors import BadInputError
+from m3vos.trackers.cutie.settings import parse_bool
 
 #: accepted spellings -> our field name
 ALIASES: dict[str, str] = {
@@ -89,15 +90,8 @@ def _coerce(field: str, key: str, value: Any) -> Any:
     try:
         if field == "boost_rate":
             return float(value)
-        if field == "reverse":
-            if isinstance(value, str):
-                low = value.strip().lower()
-                if low in ("1", "true", "yes", "on"):
-                    return True
-                if low in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(value)
-            return bool(value)
+        if field == "reverse":   # strings strictly; other values by truth, as the official `if`
+            return parse_bool(value) if isinstance(value, str) else bool(value)
         as_float = float(value)
         if as_float != int(as_float):
             raise ValueError(value)

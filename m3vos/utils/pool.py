@@ -1,0 +1,45 @@
+"""Process pools that are safe to start from a process that already used OpenCV.
+
+Forking is fast (no re-import in the workers), but a child forked while OpenCV's thread pool
+is alive inherits its locks and can deadlock on its first cv2 call. OpenCV's threads are
+stopped for the moment of the fork and restored afterwards; workers run OpenCV single-threaded
+since there is already one process per core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import signal
+import sys
+from typing import Any, Callable, Iterator
+
+
+@contextlib.contextmanager
+def _opencv_threads_paused() -> Iterator[None]:
+    import cv2
+
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(previous)
+
+
+def _init_worker(extra: Callable[[], None] | None) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+    # Interrupts are the parent's business (it terminates the pool); workers just stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if extra is not None:
+        extra()
+
+
+def worker_pool(workers: int, initializer: Callable[[], None] | None = None) -> Any:
+    """A `multiprocessing.Pool` of `workers` processes (fork on Linux, spawn elsewhere)."""
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    with _opencv_threads_paused():
+        return mp.get_context(method).Pool(workers, initializer=_init_worker, initargs=(initializer,))
