@@ -110,8 +110,15 @@ def run_pool(job: Job, names: list[str], devices: list[str], on_event: EventFn,
                             job.store().write_failed(name, rec)
                             on_event("failed", name, rec)
                 if pending and not any(p.is_alive() for p in procs):
+                    # A worker that dies hard can lose its last "start" message (queues flush
+                    # from a background thread), so its video is only known as still pending.
+                    crashed = sorted({p.exitcode for p in procs if p.exitcode not in (0, None)})
+                    why = (f"worker process died (exit code {', '.join(map(str, crashed))}) before "
+                           "this video finished" if crashed else "no worker process left to run it")
                     for name in sorted(pending):
-                        on_event("failed", name, {"video": name, "error": "no worker process left to run it"})
+                        rec = {"video": name, "error": why, "kind": "WorkerDied"}
+                        job.store().write_failed(name, rec)
+                        on_event("failed", name, rec)
                     pending.clear()
                 continue
             if kind == "fatal":
