@@ -40,3 +40,11 @@ class GateFailedError(M3vosError):
     """A result was produced but a quality gate (`--fail-under`, `--max-drop`) failed. Exit 1."""
 
     exit_code = 1
+
+
+class EnvError(M3vosError):
+    """The environment failed, not the input: an unwritable or full output folder, a read-only
+    dataset, a lock held by another run. Exit 3, so that CI can tell it from a failed gate (1) and
+    from bad input (2)."""
+
+    exit_code = 3
