@@ -56,7 +56,7 @@ def _frames(n: int, h: int, w: int, seed: int = 0):
 
 
 def _network(kind: str, weights: str | None, device: str):
-    from m3vos.trackers.cutie.checkpoint import build_model, load_model
+    from m3vos.trackers.models import build_model, load_model
 
     if weights:
         return load_model(kind, weights, device=device)

@@ -58,7 +58,8 @@ def _clip(n: int, h: int, w: int):
 def child(model: str, n: int, h: int, w: int, threads: int, weights: str | None) -> dict:
     import torch
 
-    from m3vos.trackers.cutie.checkpoint import build_model, read_checkpoint
+    from m3vos.trackers.checkpoint import read_checkpoint
+    from m3vos.trackers.models import build_model
 
     torch.set_num_threads(threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

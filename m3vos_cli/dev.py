@@ -47,7 +47,7 @@ def replay_cmd(
         m3vos dev replay cutie_small_reference.npz --weights w.pth --out ours.npz --check
     """
     from m3vos.errors import GateFailedError
-    from m3vos.trackers.cutie.replay import replay
+    from m3vos.trackers.parity.replay import replay
     from m3vos.utils.progress import make_progress
 
     with make_progress() as progress:

@@ -153,7 +153,7 @@ def trackers_test(
     Example: m3vos trackers test flow
     """
     from m3vos.runner.options import parse_config, resolve_device
-    from m3vos.runner.selftest import self_test
+    from m3vos.selftest import self_test
 
     from m3vos.trackers.registry import get_tracker
 
@@ -194,7 +194,7 @@ def demo_command(
 
     Example: m3vos demo
     """
-    from m3vos.runner.demo import run_demo
+    from m3vos.demo import run_demo
 
     run_demo(out, videos=videos, frames=frames, seed=seed, console=console)
 

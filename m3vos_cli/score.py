@@ -159,15 +159,9 @@ def _exit_cleanly_on_sigterm() -> None:
 
 def _breakdown_function(names: list[str]) -> Any:
     """`add_breakdowns`, after checking the names (before any scoring work is done)."""
-    from m3vos.errors import BadInputError
+    from m3vos.analysis import breakdowns
 
-    try:
-        from m3vos.analysis import breakdowns
-    except ImportError as exc:
-        raise BadInputError(f"breakdowns are not available in this installation ({exc})",
-                            hint="drop --breakdown, or install the analysis dependencies") from None
-    if hasattr(breakdowns, "parse_names"):
-        breakdowns.parse_names(names)
+    breakdowns.parse_names(names)
     return breakdowns.add_breakdowns
 
 
@@ -193,13 +187,10 @@ def _render(result: Any, results_path: Path) -> None:
         table.add_row(name, _fmt(value), "m3vos extension (not in the official evaluator)" if name in ext else "")
     console.print(table)
     if result.breakdowns:
-        try:
-            from m3vos.analysis.breakdowns import render_breakdowns
+        from m3vos.analysis.breakdowns import render_breakdowns
 
-            for t in render_breakdowns(result.breakdowns):
-                console.print(t)
-        except ImportError:  # pragma: no cover - rendering is optional
-            pass
+        for t in render_breakdowns(result.breakdowns):
+            console.print(t)
     console.print(f"results: {results_path}")
 
 

@@ -90,7 +90,7 @@ def download_cmd(
     path = download_weights(w.name, url=url)
     err_console.print(f"downloaded {w.name} -> {path} ({_size(path.stat().st_size)})")
     if not no_check:
-        from m3vos.trackers.cutie.checkpoint import check_checkpoint, load_error
+        from m3vos.trackers.models import check_checkpoint, load_error
 
         report = check_checkpoint(w.model, path)
         if not report.ok:
@@ -122,7 +122,7 @@ def check_cmd(
         m3vos weights check cutie-base ~/Downloads/cutie-base-mega.pth
         m3vos weights check revos mega_v4_main_training_72800.pth --against cutie-base-mega.pth
     """
-    from m3vos.trackers.cutie.checkpoint import MODEL_KINDS, check_checkpoint, load_error
+    from m3vos.trackers.models import MODEL_KINDS, check_checkpoint, load_error
 
     kind = name
     if kind not in MODEL_KINDS:

@@ -94,7 +94,7 @@ def test_usage_counters_and_obsolete_removal():
 # ---------------------------------------------------------------------------- the core
 @pytest.fixture(scope="module")
 def network(shared_dir, tmp_path_factory):
-    from m3vos.trackers.cutie.checkpoint import load_model
+    from m3vos.trackers.models import load_model
 
     return load_model("cutie-small", seeded_weights(shared_dir, tmp_path_factory, "cutie_small"))
 

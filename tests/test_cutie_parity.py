@@ -25,7 +25,8 @@ CASES = [(m, v) for m, vs in REFERENCES.items() for v in vs]
 
 @pytest.fixture(scope="module")
 def networks(shared_dir, tmp_path_factory):
-    from m3vos.trackers.cutie.replay import build_cutie_network, load_reference
+    from m3vos.trackers.parity.cutie import build_cutie_network
+    from m3vos.trackers.parity.reference import load_reference
 
     cache = {}
 
@@ -48,7 +49,8 @@ def test_shipped_variants_are_the_ones_tested(shared_dir):
 
 @pytest.mark.parametrize("model,variant", CASES, ids=[f"{m}-{v}" for m, v in CASES])
 def test_variant_matches_official(networks, model, variant):
-    from m3vos.trackers.cutie.replay import compare_variant, run_cutie_variant
+    from m3vos.trackers.parity.cutie import run_cutie_variant
+    from m3vos.trackers.parity.reference import compare_variant
 
     ref, net = networks(model)
     arrays = ref.variant_arrays(variant)
@@ -74,7 +76,7 @@ def test_variant_matches_official(networks, model, variant):
 
 def test_compare_detects_a_wrong_replay(networks):
     """The comparison must fail when outputs are off (guards the gate itself)."""
-    from m3vos.trackers.cutie.replay import compare_variant
+    from m3vos.trackers.parity.reference import compare_variant
 
     ref, _ = networks("cutie_small")
     arrays = ref.variant_arrays("default")

@@ -90,7 +90,7 @@ def test_cli_error_is_one_line(cli, small_ref, tmp_path):
 def test_bad_input_errors_name_the_problem(small_ref, small_weights, shared_dir, tmp_path,
                                            tmp_path_factory, case):
     from m3vos.errors import BadInputError
-    from m3vos.trackers.cutie.replay import replay
+    from m3vos.trackers.parity.replay import replay
 
     ref, weights, out, variants = small_ref, small_weights, tmp_path / "o.npz", None
     if case == "wrong_model_weights":
@@ -120,7 +120,7 @@ def test_bad_input_errors_name_the_problem(small_ref, small_weights, shared_dir,
 
 # ---------------------------------------------------------------------------- unseen references
 def run_reference(path: Path, weights: Path, out: Path):
-    from m3vos.trackers.cutie.replay import replay
+    from m3vos.trackers.parity.replay import replay
 
     return replay(path, weights, out)
 

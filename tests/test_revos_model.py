@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 
 from m3vos.errors import BadInputError  # noqa: E402
 from m3vos.trackers.base import VideoInput  # noqa: E402
-from m3vos.trackers.cutie.replay import compare_variant, load_reference  # noqa: E402
+from m3vos.trackers.parity.reference import compare_variant, load_reference  # noqa: E402
 
 PARITY = "fixtures/parity"
 #: One intra-op thread: on a shared 2-core machine, two threads spin against other jobs and
@@ -57,7 +57,7 @@ def reference(shared_dir):
 
 @pytest.fixture(scope="module")
 def network(reference, seeded):
-    from m3vos.trackers.revos.replay import build_network
+    from m3vos.trackers.parity.revos import build_network
 
     return build_network(reference, seeded["revos"], torch.device("cpu"))
 
@@ -90,7 +90,7 @@ def test_dev_replay_matches_the_official_revos_on_both_variants(shared_dir, refe
 
 
 def test_alpha_one_without_reverse_is_exactly_cutie_base(seeded, network):
-    from m3vos.trackers.cutie.checkpoint import load_model
+    from m3vos.trackers.models import load_model
     from m3vos.trackers.cutie.inference_core import InferenceCore
     from m3vos.trackers.revos.loop import ReVOSCore, revos_steps
     from m3vos.trackers.revos.settings import ReVOSSettings
@@ -117,7 +117,7 @@ def test_alpha_one_without_reverse_is_exactly_cutie_base(seeded, network):
 
 
 def test_cutie_checkpoint_into_revos_names_the_16_fuser_keys(seeded):
-    from m3vos.trackers.cutie.checkpoint import load_model
+    from m3vos.trackers.models import load_model
 
     with pytest.raises(BadInputError) as err:
         load_model("revos", seeded["cutie-base"])

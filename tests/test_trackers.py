@@ -70,7 +70,7 @@ def test_entry_point_plugin_is_listed_run_and_a_broken_one_reported(cli, tmp_pat
 
 
 def _run_in_memory(model: str, config: dict | None = None):
-    from m3vos.runner.selftest import synthetic_video
+    from m3vos.selftest import synthetic_video
     from m3vos.runner.video import IdMap, make_input
     from m3vos.trackers import get_tracker
 
@@ -111,13 +111,11 @@ def test_flow_rejects_an_unknown_preset():
 
 
 def test_revos_wrapper_form_resolves_through_the_registry():
-    from m3vos.errors import BadInputError
     from m3vos.trackers.base import Tracker
+    from m3vos.trackers.flow import FlowTracker
     from m3vos.trackers.registry import find_spec, get_tracker
 
     assert find_spec("revos:flow").source == "wrapper"
-    try:
-        cls = get_tracker("revos:flow")
-    except BadInputError as exc:  # the wrapper module is another engineer's; say why if absent
-        pytest.skip(f"reverse wrapper not available: {exc}")
-    assert issubclass(cls, Tracker)
+    cls = get_tracker("revos:flow")
+    assert issubclass(cls, Tracker) and cls is not FlowTracker
+    assert cls.capabilities.offline, "the reverse wrapper re-emits earlier frames"

@@ -66,7 +66,7 @@ def test_pickled_code_and_unknown_names_are_one_line_errors(cli, tmp_path):
 
 
 def test_check_revos_against_cutie_base(cli, tmp_path):
-    from m3vos.trackers.cutie.checkpoint import build_model
+    from m3vos.trackers.models import build_model
 
     torch.manual_seed(2)
     revos = build_model("revos").state_dict()

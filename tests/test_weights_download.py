@@ -67,7 +67,7 @@ def test_download_resumes_after_a_cut_and_lands_in_the_cache(seeded_bytes):
     assert W.resolve_weights("cutie-small") == path
     assert W.weights_for_model("cutie-small") == path
     # the downloaded file loads strictly into its model
-    from m3vos.trackers.cutie.checkpoint import check_checkpoint
+    from m3vos.trackers.models import check_checkpoint
 
     assert check_checkpoint("cutie-small", path).ok
 

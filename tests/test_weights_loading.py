@@ -12,10 +12,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from m3vos.errors import BadInputError  # noqa: E402
-from m3vos.trackers.cutie.checkpoint import (build_model, compare_state_dict,  # noqa: E402
-                                             diff_state_dicts, load_model,
-                                             load_state_dict_strict, non_fuser_equal,
-                                             read_checkpoint)
+from m3vos.trackers.checkpoint import (compare_state_dict, diff_state_dicts,  # noqa: E402
+                                       load_state_dict_strict, read_checkpoint)
+from m3vos.trackers.models import build_model, load_model, non_fuser_equal  # noqa: E402
 
 
 class RunsCode:

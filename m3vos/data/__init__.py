@@ -11,7 +11,7 @@ _EXPORTS = {
     "open_dataset": "m3vos.data.dataset",
     "Dataset": "m3vos.data.dataset",
     "Video": "m3vos.data.dataset",
-    "TargetObject": "m3vos.data.dataset",
+    "TargetObject": "m3vos.data.labels",
     "read_mask": "m3vos.data.masks",
     "write_mask": "m3vos.data.masks",
     "download_file": "m3vos.data.download",

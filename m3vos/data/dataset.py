@@ -8,43 +8,18 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
+from m3vos.data.labels import TargetObject, labels_for_dataset
 from m3vos.data.layout import MANIFEST_NAME, Layout, detect_layout
 from m3vos.errors import BadInputError
 
 FPS = 30
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-@dataclass(frozen=True)
-class TargetObject:
-    """One annotated object of one video, with its phase-transition labels (None when unlabelled)."""
-
-    video: str
-    id: int
-    before: str | None = None
-    after: str | None = None
-    transition: str | None = None
-    group: str | None = None
-    intra: bool | None = None
-    core: bool | None = None
-    difficulty: str | None = None
-    challenges: tuple[str, ...] = ()
-    label_source: str | None = None   # which label file these labels came from
-
-    @property
-    def key(self) -> str:
-        return f"{self.video}_{self.id}"
-
-    @property
-    def labelled(self) -> bool:
-        return self.transition is not None
 
 
 def _list_files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
@@ -227,8 +202,6 @@ class Dataset:
     @cached_property
     def labels(self) -> Any:
         """The `LabelSet` for this dataset (its own meta files, a labels folder, or the cache)."""
-        from m3vos.data.labels import labels_for_dataset
-
         return labels_for_dataset(self)
 
     def target_object(self, video: str, obj_id: int) -> TargetObject:

@@ -28,7 +28,7 @@ from m3vos.data import taxonomy
 from m3vos.errors import BadInputError
 
 if TYPE_CHECKING:
-    from m3vos.data.dataset import Dataset, TargetObject
+    from m3vos.data.dataset import Dataset
 
 OFFICIAL_REPO = "zixuan-chen/M3VOS_Experiment"
 OFFICIAL_COMMIT = "6e0bcc81aed2a2fa238a4a68269d167f61ec0920"
@@ -36,6 +36,31 @@ RAW_BASE = "https://raw.githubusercontent.com"
 #: Overrides RAW_BASE (a mirror, or a local server in tests); files are fetched from
 #: `<base>/<repo>/<commit>/<official path>`.
 LABELS_URL_ENV = "M3VOS_LABELS_URL"
+
+
+@dataclass(frozen=True)
+class TargetObject:
+    """One annotated object of one video, with its phase-transition labels (None when unlabelled)."""
+
+    video: str
+    id: int
+    before: str | None = None
+    after: str | None = None
+    transition: str | None = None
+    group: str | None = None
+    intra: bool | None = None
+    core: bool | None = None
+    difficulty: str | None = None
+    challenges: tuple[str, ...] = ()
+    label_source: str | None = None   # which label file these labels came from
+
+    @property
+    def key(self) -> str:
+        return f"{self.video}_{self.id}"
+
+    @property
+    def labelled(self) -> bool:
+        return self.transition is not None
 
 
 @dataclass(frozen=True)
@@ -320,9 +345,7 @@ class LabelSet:
     target_ids: dict[str, list[int]] | None = None
     sources: dict[str, str] = field(default_factory=dict)   # what -> file
 
-    def target_object(self, video: str, obj_id: int) -> "TargetObject":
-        from m3vos.data.dataset import TargetObject
-
+    def target_object(self, video: str, obj_id: int) -> TargetObject:
         key = f"{video}_{obj_id}"
         lab: PhaseLabel | None = self.phase.get(key)
         core = None if self.core_videos is None else (video in self.core_videos)
@@ -335,7 +358,7 @@ class LabelSet:
             core=core, difficulty=self.difficulty.get(key), challenges=self.challenges.get(key, ()),
             label_source=lab.source)
 
-    def coverage(self, objects: list["TargetObject"]) -> dict[str, Any]:
+    def coverage(self, objects: list[TargetObject]) -> dict[str, Any]:
         """Which dataset objects no label file knows, and which labels match no dataset object."""
         keys = [o.key for o in objects]
         unlabelled = [k for k in keys if k not in self.phase]

@@ -71,11 +71,8 @@ def resolve_weights(cls: type[Tracker], model: str, weights: str | Path | None) 
         if cls.capabilities.needs_weights:
             raise BadInputError(f"model '{model}' needs a checkpoint", hint="pass --weights PATH")
         return None
-    try:
-        from m3vos.trackers.weights import weights_path
-    except ImportError:
-        raise BadInputError(f"model '{model}' needs weights '{wname}' but the weights table is not available",
-                            hint="pass --weights PATH") from None
+    from m3vos.trackers.weights import weights_path
+
     path = Path(weights_path(wname))
     if not path.is_file():
         raise BadInputError(f"weights '{wname}' for model '{model}' are not downloaded", path=path,

@@ -134,8 +134,8 @@ def weights_for_model(model: str, weights: str | os.PathLike[str] | None = None)
 
 def load_model(model: str, path: str | os.PathLike[str], *, device: str = "cpu"):  # type: ignore[no-untyped-def]
     """Build `model` (cutie-small | cutie-base | revos) and load `path` strictly and safely
-    (imports torch; see `m3vos.trackers.cutie.checkpoint`)."""
-    from m3vos.trackers.cutie.checkpoint import load_model as _load
+    (imports torch; see `m3vos.trackers.models`)."""
+    from m3vos.trackers.models import load_model as _load
 
     return _load(model, path, device=device)
 

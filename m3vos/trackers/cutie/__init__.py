@@ -3,7 +3,6 @@ checkpoints unchanged.
 
 - `CutieNetwork` (network.py) and `CutieModelConfig` (config.py): the network and its config;
   one small module per part (resnet, pixel_encoder, mask_encoder, object_transformer, ...);
-- `checkpoint.py`: strict, safe loading and `build_model(kind)`;
 - the inference core (memory, `step`) lives beside them (inference_core.py and friends).
 
 Importing the package itself imports nothing heavy: torch is loaded with the first model

@@ -225,6 +225,6 @@ class CutieNetwork(nn.Module):
         with its exact shape, nothing extra, no padding of single-object weights (the official
         method pads with random values and ignores missing keys). Errors are one-line
         `BadInputError`s naming the key(s) and `source`."""
-        from m3vos.trackers.cutie.checkpoint import extract_state_dict, load_state_dict_strict
+        from m3vos.trackers.checkpoint import extract_state_dict, load_state_dict_strict
 
         load_state_dict_strict(self, extract_state_dict(src_dict, source), source=source)

@@ -61,7 +61,7 @@ class CutieTracker(Tracker):
     def network(self):
         """The loaded network (built on first use)."""
         if self._network is None:
-            from m3vos.trackers.cutie.checkpoint import load_model
+            from m3vos.trackers.models import load_model
 
             self._network = load_model(self.model_kind, self.weights_file(), device=self.device)
         return self._network

@@ -1,7 +1,7 @@
 """`m3vos dev replay` for ReVOS references (`model: cutie-revos-base`).
 
-Called by `m3vos.trackers.cutie.replay` (which owns the command, the npz layout and the
-comparison). The variant's `effective_settings` give both the Cutie eval settings and the
+Called by `m3vos.trackers.parity.replay` (the command); the npz layout and the comparison
+live in `m3vos.trackers.parity.reference`. The variant's `effective_settings` give both the Cutie eval settings and the
 ReVOS ones (`boost_rate`, `polish_frames`, `polish_every`, `use_reverse_prop`); the loop
 itself (`m3vos.trackers.revos.loop`) decides when reverse passes run, so the step sequence we
 write is ours and the comparison checks it equals the reference's.
@@ -15,9 +15,9 @@ from typing import Any, Mapping
 import numpy as np
 
 from m3vos.errors import BadInputError
-from m3vos.trackers.cutie.replay import (Reference, StepRecord, frame_tensor,
-                                         input_masks_by_frame, load_weights_file, mask_tensor,
-                                         pack_outputs, variant_settings)
+from m3vos.trackers.parity.reference import (Reference, StepRecord, frame_tensor,
+                                             input_masks_by_frame, load_weights_file,
+                                             mask_tensor, pack_outputs, variant_settings)
 from m3vos.trackers.revos.settings import ReVOSSettings
 
 

@@ -81,36 +81,30 @@ def run_demo(out: str | Path = "m3vos-demo", *, videos: int = 6, frames: int = 2
         con.print(f"  {name}: {summary.frames} frames in {timings[name]:.1f} s")
 
     result: dict[str, Any] = {"out": str(out), "data": str(data), "predictions": {k: str(v) for k, v in preds.items()},
-                              "run_seconds": timings, "missing": []}
+                              "run_seconds": timings}
     con.print("[bold]3/4[/bold] scoring (M3-VOS protocol)")
-    try:
-        from m3vos.metrics import score_predictions, write_results
-    except ImportError as exc:
-        result["missing"].append(f"scoring: {exc}")
-        con.print(f"  [yellow]scoring is not available in this build ({exc})[/yellow]")
-    else:
-        for name, folder in preds.items():
-            # One process: the demo set is tiny, and forking a pool after OpenCV has started its
-            # threads (the flow tracker) can deadlock the forked workers.
-            res = score_predictions(folder, dataset, workers=1)
-            write_results(res, folder, dataset.split)
-            jm = res.to_dict().get("global", {}).get("J-Mean")
-            con.print(f"  {name}: J-Mean {jm:.4f}" if isinstance(jm, (int, float)) else f"  {name}: scored")
+    from m3vos.analysis.leaderboard import build_leaderboard
+    from m3vos.analysis.report import write_report
+    from m3vos.metrics import score_predictions, write_results
+
+    for name, folder in preds.items():
+        # One process: the demo set is tiny, and forking a pool after OpenCV has started its
+        # threads (the flow tracker) can deadlock the forked workers.
+        res = score_predictions(folder, dataset, workers=1)
+        write_results(res, folder, dataset.split)
+        jm = res.to_dict().get("global", {}).get("J-Mean")
+        con.print(f"  {name}: J-Mean {jm:.4f}" if isinstance(jm, (int, float)) else f"  {name}: scored")
 
     con.print("[bold]4/4[/bold] leaderboard and report")
-    board = None
-    try:
-        from m3vos.analysis.leaderboard import build_leaderboard
-    except ImportError as exc:
-        result["missing"].append(f"leaderboard: {exc}")
-        con.print(f"  [yellow]leaderboard is not available in this build ({exc})[/yellow]")
+    report = None
+    if preds:
+        board = build_leaderboard(list(preds.values()))
+        con.print(board.to_rich())
+        (out / "leaderboard.md").write_text(board.to_markdown())
+        result["leaderboard"] = board.to_dict()
+        report = Path(write_report(list(preds.values()), out / "report", dataset=dataset))
     else:
-        if preds and not result["missing"]:
-            board = build_leaderboard(list(preds.values()))
-            con.print(board.to_rich())
-            (out / "leaderboard.md").write_text(board.to_markdown())
-            result["leaderboard"] = board.to_dict()
-    report = _write_report(out, list(preds.values()), dataset, board, result)
+        con.print("  [red]no tracker produced predictions: nothing to rank[/red]")
     result["report"] = str(report) if report else None
     result["seconds"] = round(time.perf_counter() - t0, 2)
     con.print(f"\nDone in {result['seconds']:.1f} s. Everything is in {out}"
@@ -123,27 +117,3 @@ def run_demo(out: str | Path = "m3vos-demo", *, videos: int = 6, frames: int = 2
         "  m3vos run --model revos --gpus 0 --out preds/revos\n"
         "  m3vos score preds/flow && m3vos leaderboard preds/flow preds/revos && m3vos report preds/flow preds/revos")
     return result
-
-
-def _write_report(out: Path, folders: list[Path], dataset: Any, board: Any, result: dict[str, Any]) -> Path | None:
-    """The analysis report when that module is present; otherwise a short markdown summary."""
-    try:
-        from m3vos.analysis import report as report_mod  # type: ignore[attr-defined]
-    except ImportError:
-        report_mod = None
-    writer = getattr(report_mod, "write_report", None) if report_mod is not None else None
-    if writer is not None and folders and not result["missing"]:
-        try:
-            return Path(writer(folders, out / "report", dataset=dataset))
-        except TypeError:
-            pass  # a different signature: fall back to the summary below
-    if report_mod is None or writer is None:
-        result["missing"].append("report: m3vos.analysis.report.write_report not available; wrote report.md")
-    lines = ["# m3vos demo", "", f"Synthetic dataset: `{result['data']}`", ""]
-    for name, secs in result["run_seconds"].items():
-        lines.append(f"- `{name}`: predictions in `preds/{name.replace(':', '-')}` ({secs:.1f} s)")
-    if board is not None:
-        lines += ["", board.to_markdown()]
-    path = out / "report.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path

@@ -1,4 +1,4 @@
-"""Strict, safe checkpoint loading for Cutie and ReVOS.
+"""Strict, safe checkpoint loading, for any network (model-neutral: imports no model).
 
 - Files are read with `torch.load(..., weights_only=True)`: a file that needs pickled code
   is refused, never executed.
@@ -26,31 +26,7 @@ from m3vos.errors import BadInputError
 #: Where a training checkpoint keeps the model weights.
 WRAPPER_KEYS = ("weights", "network", "state_dict", "model")
 
-#: Model kinds `build_model` knows.
-MODEL_KINDS = ("cutie-small", "cutie-base", "revos")
-
 _SHOW_KEYS = 20
-
-
-def build_model(kind: str, *, device: str | torch.device | None = None) -> nn.Module:
-    """An un-loaded network (random init, eval mode) for `cutie-small`, `cutie-base` or
-    `revos` (ReVOS = Cutie-base + the readout fuser; imported lazily), built on `device`."""
-    if device is not None:
-        with torch.device(device):
-            return build_model(kind)
-    if kind in ("cutie-small", "cutie-base"):
-        from m3vos.trackers.cutie.config import CutieModelConfig
-        from m3vos.trackers.cutie.network import CutieNetwork
-
-        return CutieNetwork(CutieModelConfig.named(kind))
-    if kind == "revos":
-        try:
-            from m3vos.trackers.revos.network import ReVOSNetwork
-        except ImportError as exc:
-            raise BadInputError(f"the ReVOS network is not available ({exc})",
-                                hint="update m3vos") from None
-        return ReVOSNetwork()
-    raise BadInputError(f"unknown model '{kind}'", hint=f"use one of {', '.join(MODEL_KINDS)}")
 
 
 def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
@@ -156,15 +132,6 @@ def load_state_dict_strict(model: nn.Module, state: Mapping[str, torch.Tensor], 
     model.load_state_dict(dict(state), strict=True)
 
 
-def load_model(kind: str, path: str | Path, *, device: str | torch.device = "cpu"
-               ) -> nn.Module:
-    """Build `kind`, load `path` strictly, put it on `device` in eval mode."""
-    state = read_checkpoint(path)
-    model = build_model(kind)
-    load_state_dict_strict(model, state, source=path)
-    return model.to(device).eval()
-
-
 @dataclass
 class TensorDiff:
     key: str
@@ -213,70 +180,6 @@ def diff_state_dicts(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor
     return out
 
 
-FUSER_PREFIX = "readout_fuser."
-
-
-@dataclass
-class CheckReport:
-    """`m3vos weights check`: how a file loads into a model, optionally against another file."""
-
-    model: str
-    path: str
-    num_tensors: int
-    load: LoadReport
-    against: str | None = None
-    diff: StateDictDiff | None = None
-    #: revos vs a Cutie file: do all non-fuser tensors equal it (training froze them)?
-    non_fuser_equal: bool | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.load.ok
-
-    def to_dict(self) -> dict[str, object]:
-        return {"model": self.model, "path": self.path, "num_tensors": self.num_tensors,
-                "ok": self.ok, "load": self.load.to_dict(), "against": self.against,
-                "diff": self.diff.to_dict() if self.diff else None,
-                "non_fuser_equal": self.non_fuser_equal}
-
-
-def check_checkpoint(kind: str, path: str | Path, against: str | Path | None = None
-                     ) -> CheckReport:
-    """Strict-load report of `path` for model `kind`; with `against`, a tensor-by-tensor
-    comparison (for revos vs a Cutie-base file: whether every non-fuser tensor is equal)."""
-    state = read_checkpoint(path)
-    model = build_model(kind)
-    report = CheckReport(model=kind, path=str(path), num_tensors=len(state),
-                         load=compare_state_dict(model, state))
-    del model
-    if against is not None:
-        other = read_checkpoint(against)
-        report.against = str(against)
-        report.diff = diff_state_dicts(state, other)
-        if kind == "revos":
-            report.non_fuser_equal = non_fuser_equal(state, other)
-    return report
-
-
-def non_fuser_equal(revos_state: Mapping[str, torch.Tensor],
-                    cutie_state: Mapping[str, torch.Tensor]) -> bool:
-    """Whether every non-`readout_fuser.*` tensor of a ReVOS state_dict is present in the
-    Cutie one and bit-equal to it (ReVOS training froze everything but the fuser)."""
-    for key, value in revos_state.items():
-        if key.startswith(FUSER_PREFIX):
-            continue
-        other = cutie_state.get(key)
-        if other is None or other.shape != value.shape or not torch.equal(value, other):
-            return False
-    return True
-
-
-def load_error(report: CheckReport) -> BadInputError:
-    """The one-line error for a report that does not load."""
-    return BadInputError(f"checkpoint does not fit {report.model}: {report.load.message()}",
-                         path=report.path, hint=_hint_for(report.load))
-
-
 def _model_name(model: nn.Module) -> str:
     cfg = getattr(model, "cfg", None)
     kind = getattr(cfg, "pixel_encoder_type", None)
@@ -285,10 +188,11 @@ def _model_name(model: nn.Module) -> str:
 
 
 def _hint(model: nn.Module, report: LoadReport) -> str:
-    return _hint_for(report)
+    return load_hint(report)
 
 
-def _hint_for(report: LoadReport) -> str:
+def load_hint(report: LoadReport) -> str:
+    """The fix to suggest for a state_dict that does not fit its model."""
     if report.missing and all(k.startswith("readout_fuser.") for k in report.missing) \
             and not report.unexpected and not report.shape_mismatch:
         return ("this is a plain Cutie checkpoint without the ReVOS readout fuser; use the "

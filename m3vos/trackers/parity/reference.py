@@ -1,4 +1,4 @@
-"""`m3vos dev replay`: run our model exactly as a parity reference describes and compare.
+"""The parity reference format, our outputs in its layout, and the pass criterion.
 
 A parity reference is an npz plus a JSON beside it (schema `m3vos-parity-reference/1`, see
 `../shared/fixtures/parity/README.md`): the model and its manifest, per variant the effective
@@ -7,21 +7,18 @@ every step with our code and writes the same npz layout (per variant `<v>/step_k
 `step_frame`, `step_prob_u16`, `step_channels`, `step_mask`, `final_step`, `final_mask`), so the
 two files can be compared array by array (`compare_variant`).
 
-Nothing here is specific to the shipped variants: settings, clip shapes, late objects (any
-`input_frames` / `input_masks`), chunking and step orders come from the reference.
-
-ReVOS references (model name containing "revos") are delegated to
-`m3vos.trackers.revos.replay`, which must provide, with the same meaning as the Cutie functions
-here:
+Nothing here is specific to a model family or to the shipped variants: settings, clip shapes,
+late objects (any `input_frames` / `input_masks`), chunking and step orders come from the
+reference. Each family (`parity.cutie`, `parity.revos`) provides, with the same meaning:
 
     build_network(reference: Reference, weights: Path, device: torch.device) -> torch.nn.Module
-        the network with the checkpoint loaded strictly (like `build_cutie_network`).
+        the network with the checkpoint loaded strictly (`load_weights_file`).
     run_variant(network, variant: Mapping[str, Any], arrays: Mapping[str, np.ndarray], *,
                 device: torch.device) -> dict[str, np.ndarray]
-        like `run_cutie_variant`: `variant` is the JSON entry (name, effective_settings,
-        steps, ...), `arrays` the variant's npz arrays WITHOUT the "<v>/" prefix (frames,
-        input_frames, input_masks, ...); returns the OUTPUT_KEYS arrays, unprefixed, in the
-        layout of the reference (use `pack_outputs` to build them from per-step results).
+        `variant` is the JSON entry (name, effective_settings, steps, ...), `arrays` the
+        variant's npz arrays WITHOUT the "<v>/" prefix (frames, input_frames, input_masks,
+        ...); returns the OUTPUT_KEYS arrays, unprefixed, in the layout of the reference (use
+        `pack_outputs` to build them from per-step results).
 """
 
 from __future__ import annotations
@@ -29,7 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -128,31 +125,9 @@ def load_reference(path: str | Path) -> Reference:
     return Reference(json_path, npz_path, doc, arrays)
 
 
-# ---------------------------------------------------------------------------- building models
-def build_cutie_network(reference: Reference, weights: Path, device: Any) -> Any:
-    """Our CutieNetwork for the reference's model (manifest config when present), loaded
-    strictly from `weights`."""
-    from m3vos.trackers.cutie.config import CutieModelConfig
-    from m3vos.trackers.cutie.network import CutieNetwork
-
-    manifest = reference.manifest()
-    if manifest and isinstance(manifest.get("model_config"), dict):
-        cfg = CutieModelConfig.from_dict(manifest["model_config"])
-    else:
-        try:
-            cfg = CutieModelConfig.named(reference.model)
-        except ValueError:
-            raise BadInputError(f"unknown model {reference.model!r} in the reference",
-                                path=reference.json_path,
-                                hint="expected cutie-small, cutie-base or a ReVOS model") from None
-    network = CutieNetwork(cfg)
-    load_weights_file(network, weights)
-    return network.to(device).eval()
-
-
 def load_weights_file(network: Any, weights: Path) -> None:
     """Safe (`weights_only`) and strict loading, with one-line errors naming file and keys."""
-    from m3vos.trackers.cutie.checkpoint import load_state_dict_strict, read_checkpoint
+    from m3vos.trackers.checkpoint import load_state_dict_strict, read_checkpoint
 
     load_state_dict_strict(network, read_checkpoint(weights), source=weights)
 
@@ -201,48 +176,6 @@ def mask_tensor(mask: np.ndarray, device: Any):
     return torch.from_numpy(mask.astype(np.int64)).to(device)
 
 
-def run_cutie_variant(network: Any, variant: Mapping[str, Any],
-                      arrays: Mapping[str, np.ndarray], *, device: Any,
-                      keep_float: bool = False) -> dict[str, np.ndarray]:
-    """Replay one Cutie variant: every step is `InferenceCore.step` on the given frame, with
-    the input mask of that frame (if any) and end = (last frame of the clip). `keep_float`
-    adds `step_prob` (float32, unquantised) for finer comparisons."""
-    import torch
-
-    from m3vos.trackers.cutie.inference_core import InferenceCore
-
-    settings = variant_settings(variant)
-    frames = np.asarray(arrays["frames"])
-    num_frames = frames.shape[0]
-    masks = input_masks_by_frame(arrays)
-    steps = list(variant.get("steps") or [])
-    if not steps:
-        first = min(masks) if masks else 0
-        steps = [{"kind": "forward", "frame": t} for t in range(first, num_frames)]
-    core = InferenceCore(network, settings)
-    records: list[StepRecord] = []
-    with torch.inference_mode():
-        for step in steps:
-            kind, t = str(step["kind"]), int(step["frame"])
-            if kind != "forward":
-                raise BadInputError(f"variant '{variant.get('name')}' has a '{kind}' step, which "
-                                    "plain Cutie does not do",
-                                    hint="replay ReVOS references with a ReVOS model name")
-            if not 0 <= t < num_frames:
-                raise BadInputError(f"step frame {t} outside the clip's {num_frames} frames",
-                                    hint="fix the reference's steps")
-            mask = masks.get(t)
-            m = mask_tensor(mask, device) if mask is not None else None
-            objects = (sorted(int(i) for i in np.unique(mask) if i != 0)
-                       if mask is not None else None)
-            prob = core.step(frame_tensor(frames, t, device), m, objects,
-                             end=(t == num_frames - 1))
-            records.append(StepRecord(kind, t, prob.float().cpu().numpy(),
-                                      core.output_prob_to_mask(prob).cpu().numpy()
-                                      .astype(np.uint8)))
-    return pack_outputs(records, num_frames, keep_float=keep_float)
-
-
 def pack_outputs(records: Sequence[StepRecord], num_frames: int, *,
                  keep_float: bool = False) -> dict[str, np.ndarray]:
     """Per-step results -> the reference's npz arrays (unprefixed); last write wins per frame.
@@ -277,23 +210,6 @@ def pack_outputs(records: Sequence[StepRecord], num_frames: int, *,
             fprob[i, :r.prob.shape[0]] = r.prob
         out["step_prob"] = fprob
     return out
-
-
-def _revos_module():
-    try:
-        import m3vos.trackers.revos.replay as revos_replay
-    except ImportError as exc:
-        raise BadInputError(f"ReVOS replay is not available ({exc})",
-                            hint="install/update m3vos with the ReVOS tracker") from None
-    return revos_replay
-
-
-def runner_for(reference: Reference) -> tuple[Callable[..., Any], Callable[..., dict]]:
-    """(build_network, run_variant) for the reference's model family."""
-    if reference.is_revos:
-        mod = _revos_module()
-        return mod.build_network, mod.run_variant
-    return build_cutie_network, run_cutie_variant
 
 
 # ---------------------------------------------------------------------------- comparing
@@ -368,65 +284,3 @@ def compare_variant(name: str, ref: Mapping[str, np.ndarray],
         final_bad += int((differs & (margins[s] > PASS_MARGIN)).sum())
     return VariantComparison(name, len(our_kind), bool(same_steps), bool(same_channels), worst,
                              worst_step, strict_bad, any_bad, final_bad)
-
-
-# ---------------------------------------------------------------------------- the command
-@dataclass
-class ReplayResult:
-    out: Path
-    model: str
-    variants: list[str]
-    comparisons: list[VariantComparison]
-
-    @property
-    def passed(self) -> bool:
-        return all(c.passed for c in self.comparisons)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"out": str(self.out), "model": self.model, "variants": self.variants,
-                "passed": self.passed, "comparisons": [c.to_dict() for c in self.comparisons]}
-
-
-def replay(reference_path: str | Path, weights: str | Path, out: str | Path, *,
-           variants: Sequence[str] | None = None, device: str = "cpu",
-           on_variant: Callable[[str], None] | None = None) -> ReplayResult:
-    """Replay the reference's variants (all, or `variants`) and write OUT.npz atomically."""
-    import torch
-
-    from m3vos.utils.atomic import atomic_path
-
-    reference = load_reference(reference_path)
-    names = list(variants) if variants else reference.variant_names
-    for name in names:
-        reference.variant(name)  # validates the name
-    out = Path(out)
-    if out.suffix != ".npz":
-        raise BadInputError("the output must be an .npz file", path=out,
-                            hint="pass --out OURS.npz")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise BadInputError(f"unknown device {device!r}", hint="use cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise BadInputError(f"device {device} requested but CUDA is not available",
-                            hint="use --device cpu")
-    build, run = runner_for(reference)
-    network = build(reference, Path(weights), dev)
-    arrays: dict[str, np.ndarray] = {"variants": np.array(names)}
-    comparisons = []
-    for name in names:
-        if on_variant:
-            on_variant(name)
-        inputs = reference.variant_arrays(name)
-        ours = run(network, reference.variant(name), inputs, device=dev)
-        for key in OUTPUT_KEYS:
-            arrays[f"{name}/{key}"] = ours[key]
-        for key in INPUT_KEYS:
-            arrays[f"{name}/{key}"] = inputs[key]
-        if all(k in inputs for k in OUTPUT_KEYS):
-            comparisons.append(compare_variant(name, inputs, ours))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-    return ReplayResult(out, reference.model, names, comparisons)
