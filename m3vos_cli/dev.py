@@ -82,7 +82,8 @@ def _render(result) -> None:
                 "argmax diff (margin>1e-3)", "argmax diff (all)", "pass"):
         table.add_column(col)
     for c in result.comparisons:
-        table.add_row(c.name, str(c.steps), "yes" if c.same_steps and c.same_channels else "NO",
+        steps = f"{c.steps} ({c.unstored_steps} unstored)" if c.unstored_steps else str(c.steps)
+        table.add_row(c.name, steps, "yes" if c.same_steps and c.same_channels else "NO",
                       f"{c.max_abs_prob_diff:.2e}", str(c.worst_step),
                       str(c.argmax_mismatch_pixels), str(c.argmax_mismatch_any),
                       "yes" if c.passed else "NO")

@@ -180,3 +180,60 @@ def test_flip_aug_is_mirror_symmetric(shared_dir, small_ref, small_weights, tmp_
         b = z["mirror/step_prob_u16"][..., ::-1].astype(np.int64)
         assert np.abs(a - b).max() <= 1
         assert a[1:].std() > 100  # not a degenerate output
+
+
+# ---------------------------------------------------------------------------- unstored steps
+UNSTORED = [1, 4]   # steps whose probabilities the reference leaves as zero rows
+
+
+def shipped_variant(small_ref: Path, name: str) -> tuple[dict, dict]:
+    """The shipped JSON entry and npz arrays (prefixed) of one variant."""
+    doc = json.loads(small_ref.with_suffix(".json").read_text())
+    with np.load(small_ref) as z:
+        arrays = {k: z[k] for k in z.files if k.startswith(f"{name}/")}
+    return next(v for v in doc["variants"] if v["name"] == name), arrays
+
+
+def test_check_passes_on_a_reference_with_unstored_step_probabilities(cli, shared_dir, small_ref,
+                                                                      small_weights, tmp_path):
+    variant, arrays = shipped_variant(small_ref, "stagger")
+    arrays["stagger/step_prob_u16"][UNSTORED] = 0
+    ref = make_reference(tmp_path / "ref", shared_dir, [variant], arrays)
+    proc = cli("dev", "replay", ref, "--weights", small_weights, "--out", tmp_path / "o.npz",
+               "--check", "--json", env=ONE_THREAD_ENV, check=0)
+    (result,) = json.loads(proc.stdout)["comparisons"]
+    assert result["passed"] and result["unstored_steps"] == len(UNSTORED)
+    assert result["max_abs_prob_diff"] <= 1e-3
+
+
+def ours_from(ref: dict) -> dict:
+    """Our outputs equal to a reference's (unprefixed copies)."""
+    return {k: np.array(v, copy=True) for k, v in ref.items()}
+
+
+def test_unstored_steps_are_not_compared_but_their_masks_are(small_ref):
+    from m3vos.trackers.parity.reference import compare_variant, top2_margin
+
+    _, arrays = shipped_variant(small_ref, "stagger")
+    full = {k.split("/", 1)[1]: v for k, v in arrays.items()}
+    ours = ours_from(full)
+    ref = ours_from(full)
+    ref["step_prob_u16"][UNSTORED] = 0
+    ok = compare_variant("stagger", ref, ours)
+    assert ok.passed and ok.unstored_steps == 2 and ok.max_abs_prob_diff <= 1e-5
+
+    # a wrong mask on an unstored step, where our own margin is clear, still fails the check
+    step = UNSTORED[1]
+    confident = top2_margin(ours["step_prob_u16"][step].astype(np.float64) / 65535.0) > 0.1
+    ys, xs = np.nonzero(confident & (ours["step_mask"][step] != 0))
+    wrong = ours_from(ours)
+    wrong["step_mask"][step, ys[:5], xs[:5]] = 0
+    bad = compare_variant("stagger", ref, wrong)
+    assert not bad.passed and bad.argmax_mismatch_pixels == 5
+
+    # and so does a wrong final mask of a frame whose final step is unstored
+    frame = int(np.nonzero(np.asarray(full["final_step"]) == step)[0][0])
+    wrong = ours_from(ours)
+    wrong["final_mask"][frame, ys[:3], xs[:3]] = 0
+    bad = compare_variant("stagger", ref, wrong)
+    assert not bad.passed and bad.final_mask_mismatch_pixels == 3
