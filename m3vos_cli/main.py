@@ -6,7 +6,9 @@ library inside their command functions so that `m3vos --help` stays fast and nev
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 
 import typer
 
@@ -23,7 +25,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -34,16 +36,28 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
+#: `-v`: errors show their traceback after the one-line message.
+_VERBOSE = False
+
+
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
                                  help="Print the version and exit."),
+    quiet: bool = typer.Option(False, "--quiet", "-q",
+                               help="No progress bars (warnings and errors still go to stderr)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v",
+                                 help="On an error, also print its traceback (for bug reports)."),
 ) -> None:
     """Benchmark toolkit for M3-VOS."""
+    global _VERBOSE
+    _VERBOSE = verbose
+    if quiet:
+        os.environ["M3VOS_QUIET"] = "1"   # read by make_progress; worker processes inherit it
 
 
 # Order here is the order in `m3vos --help`.
-_COMMAND_MODULES = ["data", "run", "score", "analysis", "weights", "dev"]
+_COMMAND_MODULES = ["data", "run", "score", "analysis", "weights", "dev", "env"]
 
 
 def _register_all() -> None:
@@ -62,6 +76,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rv = app(args=argv, standalone_mode=False)
     except M3vosError as exc:
+        if _VERBOSE:
+            traceback.print_exc()
         typer.echo(f"error: {exc.one_line()}", err=True)
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):

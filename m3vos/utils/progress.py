@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -14,6 +15,8 @@ def make_progress(*, enabled: bool | None = None, transient: bool = False) -> An
 
     if enabled is None:
         enabled = sys.stderr.isatty()
+    if os.environ.get("M3VOS_QUIET") == "1":  # `m3vos -q`
+        enabled = False
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
