@@ -21,7 +21,7 @@ PACKAGES = ("m3vos", "m3vos_cli")
 
 LIBRARY = "m3vos"
 MODEL_CODE = ("m3vos.trackers.cutie", "m3vos.trackers.revos")
-APPS = ("m3vos.demo", "m3vos.selftest")
+APPS = ("m3vos.demo", "m3vos.selftest", "m3vos.environment")
 
 #: (importer, what it must never import, why). A name covers its submodules. Keep this table and
 #: the "never" column of docs/architecture.md the same.
@@ -36,6 +36,8 @@ RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...] = (
      "scoring needs no model and no torch"),
     (MODEL_CODE, ("m3vos.data", "m3vos.runner", "m3vos.trackers.parity"),
      "model code works on tensors; datasets and the runner are above it"),
+    (("m3vos.trackers.checkpoint",), (*MODEL_CODE, "m3vos.trackers.models", "m3vos.trackers.parity"),
+     "checkpoint loading is model-neutral: the networks import it"),
     (("m3vos.trackers",), ("m3vos.runner", "m3vos.analysis", *APPS),
      "trackers are run by the runner, never the other way"),
     (("m3vos.runner",), ("m3vos.analysis", *APPS), "the runner writes predictions; analysis reads them"),
