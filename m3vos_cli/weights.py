@@ -73,7 +73,7 @@ def download_cmd(
     no_check: bool = typer.Option(False, "--no-check",
                                   help="Skip the strict-load check after downloading."),
 ) -> None:
-    """Download a checkpoint into the cache and check that it loads.
+    r"""Download a checkpoint into the cache and check that it loads.
 
     The download resumes after an interruption and verifies the known digests; the file is
     then loaded strictly into its model (skip with --no-check). Cutie files come from the v1.0

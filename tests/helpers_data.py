@@ -8,6 +8,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Callable, Iterator
 
 
@@ -184,9 +185,8 @@ def hub_handler(repo: str, commit: str, files: dict[str, bytes]
     return factory
 
 
-def tree_files(root: "Path") -> dict[str, bytes]:
+def tree_files(root: Path) -> dict[str, bytes]:
     """Every file under `root`, keyed by its POSIX path relative to `root`."""
-    from pathlib import Path
 
     root = Path(root)
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

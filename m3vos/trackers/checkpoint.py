@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import re
 import zipfile
@@ -29,7 +30,7 @@ WRAPPER_KEYS = ("weights", "network", "state_dict", "model")
 _SHOW_KEYS = 20
 
 
-def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Read a checkpoint file safely and return its flat state_dict (name -> tensor)."""
     path = Path(path)
     if not path.is_file():

@@ -7,6 +7,7 @@ which the networks themselves import.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,9 +42,10 @@ def build_model(kind: str, *, device: str | torch.device | None = None) -> nn.Mo
     raise BadInputError(f"unknown model '{kind}'", hint=f"use one of {', '.join(MODEL_KINDS)}")
 
 
-def load_model(kind: str, path: str | Path, *, device: str | torch.device = "cpu"
+def load_model(kind: str, path: str | os.PathLike[str], *, device: str | torch.device = "cpu"
                ) -> nn.Module:
     """Build `kind`, load `path` strictly, put it on `device` in eval mode."""
+    path = Path(path)
     state = read_checkpoint(path)
     model = build_model(kind)
     load_state_dict_strict(model, state, source=path)

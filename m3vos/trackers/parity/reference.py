@@ -143,7 +143,7 @@ class StepRecord:
     mask: np.ndarray   # [H, W] uint8 object ids
 
 
-def variant_settings(variant: Mapping[str, Any], settings_cls: type | None = None) -> Any:
+def variant_settings(variant: Mapping[str, Any], settings_cls: Any = None) -> Any:
     """The variant's `effective_settings` as EvalSettings (or a subclass); unknown keys
     (another model's settings) are ignored."""
     from m3vos.trackers.cutie.settings import EvalSettings
@@ -192,9 +192,9 @@ def pack_outputs(records: Sequence[StepRecord], num_frames: int, *,
     for i, r in enumerate(records):
         final_step[r.frame] = i
     final_mask = np.zeros((num_frames, h, w), dtype=np.uint8)
-    for t, i in enumerate(final_step):
-        if i >= 0:
-            final_mask[t] = step_mask[i]
+    for t, s in enumerate(final_step):
+        if s >= 0:
+            final_mask[t] = step_mask[s]
     out = {
         "step_kind": np.array([r.kind for r in records]),
         "step_frame": np.array([r.frame for r in records], dtype=np.int64),

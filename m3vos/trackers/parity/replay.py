@@ -84,5 +84,5 @@ def replay(reference_path: str | Path, weights: str | Path, out: str | Path, *,
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+            np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub
     return ReplayResult(out, reference.model, names, comparisons)
