@@ -1,5 +1,5 @@
 """The import rules of docs/architecture.md, checked on the source: which package may import
-which, and no import circle.
+which, no import circle, and no `except ImportError` guard around the project's own modules.
 
 Every `import` / `from ... import` of every module is read with `ast`, including imports inside
 functions (m3vos imports heavy modules lazily, and a lazy import is still a dependency). Imports
@@ -172,10 +172,34 @@ def import_cycles(imports: Sequence[Import], packages: Sequence[str] = PACKAGES)
     return out
 
 
+def guarded_own_imports(root: Path, packages: Sequence[str] = PACKAGES) -> list[str]:
+    """`try: from m3vos... import ...` / `except ImportError`: a guard around our own code hides
+    its bugs (only optional third-party engines may be guarded)."""
+    out = []
+    for name, path in module_names(root, packages).items():
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if not isinstance(node, ast.Try):
+                continue
+            caught = " ".join(ast.unparse(h.type) for h in node.handlers if h.type is not None)
+            if "ImportError" not in caught and "ModuleNotFoundError" not in caught:
+                continue
+            for stmt in node.body:
+                if isinstance(stmt, ast.ImportFrom) and (stmt.level or any(
+                        covers(p, stmt.module or "") for p in packages)):
+                    out.append(f"{path.relative_to(root)}:{stmt.lineno}: {name} guards its import "
+                               f"of {stmt.module or '.'} with except ImportError")
+                if isinstance(stmt, ast.Import) and any(covers(p, a.name) for a in stmt.names
+                                                        for p in packages):
+                    out.append(f"{path.relative_to(root)}:{stmt.lineno}: {name} guards an import "
+                               "of m3vos with except ImportError")
+    return out
+
+
 def check(root: Path, packages: Sequence[str] = PACKAGES) -> list[str]:
-    """Every broken rule and every circle under `root`; empty when the layering holds."""
+    """Every broken rule, circle and guarded own import under `root`; empty when all hold."""
     imports = collect_imports(root, packages)
-    return rule_violations(imports) + import_cycles(imports, packages)
+    return (rule_violations(imports) + import_cycles(imports, packages)
+            + guarded_own_imports(root, packages))
 
 
 # ---------------------------------------------------------------------------- the real tree
@@ -187,6 +211,10 @@ def test_the_source_follows_the_import_rules():
 
 def test_there_is_no_import_circle():
     assert import_cycles(collect_imports(REPO)) == []
+
+
+def test_our_own_modules_are_never_imported_behind_an_importerror_guard():
+    assert guarded_own_imports(REPO) == []
 
 
 def test_every_rule_names_existing_packages():
@@ -248,6 +276,9 @@ def test_a_clean_tree_passes(tmp_path):
     ("model code imports data (relative import)",
      {"m3vos/trackers/cutie/network.py": "from ...data import dataset\n"},
      "m3vos.trackers.cutie.network imports m3vos.data.dataset"),
+    ("an ImportError guard around our own module",
+     {"m3vos/runner/api.py": "try:\n    from m3vos.trackers.cutie import network\nexcept ImportError:\n    network = None\n"},
+     "m3vos.runner.api guards its import of m3vos.trackers.cutie"),
     ("a circle through function-level imports",
      {"m3vos/data/labels.py": "class TargetObject: ...\ndef f():\n    from m3vos.data import dataset\n"},
      "m3vos.data.dataset -> m3vos.data.labels -> m3vos.data.dataset"),
