@@ -61,6 +61,10 @@ _RING = np.zeros((2 * RADIUS + 1, 2 * RADIUS + 1), np.uint8)
 for _cs in _CORNERS:
     for _y, _x in _cs:
         _RING[_y + RADIUS, _x + RADIUS] = 1
+#: The ring's offsets, and per sample point the rows of those offsets it reads (4 per point,
+#: repeated when it reads fewer pixels, since AND-ing a pixel twice changes nothing).
+_RING_OFFSETS = [(int(y) - RADIUS, int(x) - RADIUS) for y, x in zip(*np.nonzero(_RING))]
+_SAMPLE_ROWS = np.array([[_RING_OFFSETS.index(cs[j % len(cs)]) for j in range(4)] for cs in _CORNERS]).T
 
 
 def lbp_code_counts(binary: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
@@ -100,14 +104,10 @@ def lbp_code_counts(binary: np.ndarray, where: np.ndarray | None = None) -> np.n
         edge[RADIUS:RADIUS + h, RADIUS:RADIUS + w] &= sel[r0:r1, c0:c1]
     idx = np.flatnonzero(edge)
     stride = w + 2 * RADIUS
-    flat = pad.ravel()
-    bits = np.empty((POINTS, idx.size), dtype=np.uint8)
-    for i, corners in enumerate(_CORNERS):
-        y, x = corners[0]
-        acc = flat[idx + (y * stride + x)]
-        for y, x in corners[1:]:
-            acc &= flat[idx + (y * stride + x)]
-        bits[i] = acc
+    offsets = np.array([y * stride + x for y, x in _RING_OFFSETS], dtype=np.intp)
+    ring = pad.ravel()[offsets[:, None] + idx[None, :]]          # 56 x n: each edge pixel's ring
+    rows4 = _SAMPLE_ROWS
+    bits = ring[rows4[0]] & ring[rows4[1]] & ring[rows4[2]] & ring[rows4[3]]   # 32 x n sample bits
     changes = np.count_nonzero(bits[1:] != bits[:-1], axis=0)   # skimage: no wrap-around pair
     ones = np.count_nonzero(bits, axis=0)
     codes = np.where(changes <= 2, ones, POINTS + 1)

@@ -145,25 +145,30 @@ def unfilter(rows: np.ndarray, budget: int) -> np.ndarray | None:
         return out
     zero = np.zeros(w, dtype=np.uint8)
     steps = 0
-    for y in range(h):
-        k = kinds[y]
-        d = data[y]
-        prev = out[y - 1] if y else zero
+    # Runs of rows with the same filter: None, Sub and Up are done a whole run at a time.
+    bounds = np.flatnonzero(np.diff(kinds)) + 1
+    for y0, y1 in zip([0, *bounds.tolist()], [*bounds.tolist(), h]):
+        k = kinds[y0]
         if k == 0:
-            out[y] = d
+            out[y0:y1] = data[y0:y1]
         elif k == 1:
-            np.cumsum(d, dtype=np.uint8, out=out[y])
+            np.cumsum(data[y0:y1], axis=1, dtype=np.uint8, out=out[y0:y1])
         elif k == 2:
-            np.add(d, prev, out=out[y])
-        elif k == 4:
-            steps += _paeth_row(d, prev, out[y])
+            np.cumsum(data[y0:y1], axis=0, dtype=np.uint8, out=out[y0:y1])
+            if y0:
+                out[y0:y1] += out[y0 - 1]
         else:
-            steps += w
-            if steps > budget:
-                return None
-            _average_row(d, prev, out[y])
-        if steps > budget:
-            return None
+            for y in range(y0, y1):
+                prev = out[y - 1] if y else zero
+                if k == 4:
+                    steps += _paeth_row(data[y], prev, out[y])
+                else:
+                    steps += w
+                    if steps > budget:
+                        return None
+                    _average_row(data[y], prev, out[y])
+                if steps > budget:
+                    return None
     return out
 
 
