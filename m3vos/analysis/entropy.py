@@ -87,13 +87,11 @@ def lbp_code_counts(binary: np.ndarray, where: np.ndarray | None = None) -> np.n
     sel = None if where is None else np.asarray(where, dtype=bool)
     total = b.size if sel is None else int(np.count_nonzero(sel))
     counts = np.zeros(LBP_CODES, dtype=np.int64)
-    rows = np.flatnonzero(b.any(axis=1))
-    if rows.size == 0:
+    c0, r0, w, h = cv2.boundingRect(b.view(np.uint8))
+    if w == 0:
         counts[POINTS] = total
         return counts
-    cols = np.flatnonzero(b.any(axis=0))
-    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    h, w = r1 - r0, c1 - c0
+    r1, c1 = r0 + h, c0 + w
     # The object's box padded by R zeros: the padding stands for background or for the outside
     # of the image, both read as 0, so the codes are those of the full frame.
     pad = np.zeros((h + 2 * RADIUS, w + 2 * RADIUS), np.uint8)
@@ -156,6 +154,11 @@ def official_histogram(binary: np.ndarray) -> np.ndarray:
     takes the same range (the codes' min and max), puts each code in the same bin and sums the
     same integers, so the densities are bit-identical to the per-pixel call.
     """
+    if _backend == "skimage":                    # the literal official call, for reference
+        from skimage.feature import local_binary_pattern
+
+        lbp = local_binary_pattern(np.asarray(binary, dtype=np.uint8), P=POINTS, R=RADIUS, method="uniform")
+        return np.histogram(lbp.ravel(), bins=OFFICIAL_BINS, density=True)[0]
     counts = _code_counts(binary)
     present = np.flatnonzero(counts)
     hist, _ = np.histogram(present.astype(np.float64), bins=OFFICIAL_BINS, weights=counts[present],
@@ -290,14 +293,15 @@ def object_lbp_entropy(ids: np.ndarray, obj_id: int) -> float:
     """
     from scipy.ndimage import binary_dilation
 
+    import cv2
+
     mask = ids == obj_id
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
+    x, y, w, h = cv2.boundingRect(mask.view(np.uint8))
+    if w == 0:
         return math.nan
-    cols = np.flatnonzero(mask.any(axis=0))
     pad = RADIUS + 1
-    r0, r1 = max(rows[0] - pad, 0), min(rows[-1] + pad + 1, ids.shape[0])
-    c0, c1 = max(cols[0] - pad, 0), min(cols[-1] + pad + 1, ids.shape[1])
+    r0, r1 = max(y - pad, 0), min(y + h + pad, ids.shape[0])
+    c0, c1 = max(x - pad, 0), min(x + w + pad, ids.shape[1])
     crop = np.zeros((r1 - r0 + 2 * pad, c1 - c0 + 2 * pad), dtype=bool)
     crop[pad:-pad, pad:-pad] = mask[r0:r1, c0:c1]
     void = np.zeros_like(crop)
