@@ -61,10 +61,21 @@ _RING = np.zeros((2 * RADIUS + 1, 2 * RADIUS + 1), np.uint8)
 for _cs in _CORNERS:
     for _y, _x in _cs:
         _RING[_y + RADIUS, _x + RADIUS] = 1
-#: The ring's offsets, and per sample point the rows of those offsets it reads (4 per point,
-#: repeated when it reads fewer pixels, since AND-ing a pixel twice changes nothing).
-_RING_OFFSETS = [(int(y) - RADIUS, int(x) - RADIUS) for y, x in zip(*np.nonzero(_RING))]
-_SAMPLE_ROWS = np.array([[_RING_OFFSETS.index(cs[j % len(cs)]) for j in range(4)] for cs in _CORNERS]).T
+
+
+def _sample_sources() -> list[tuple[int, int, int]]:
+    """Per sample point: (plane, dy, dx). The point reads 1 pixel (plane 0, the mask itself),
+    2 side by side (plane 1: mask AND its right neighbour), 2 stacked (plane 2: AND the one
+    below) or a 2 x 2 block (plane 3: AND of the block), whose top-left is at (dy, dx)."""
+    out = []
+    for cs in _CORNERS:
+        ys, xs = sorted({y for y, _ in cs}), sorted({x for _, x in cs})
+        plane = (len(xs) == 2) + 2 * (len(ys) == 2)
+        out.append((plane, ys[0], xs[0]))
+    return out
+
+
+_SOURCES = _sample_sources()
 
 
 def lbp_code_counts(binary: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
@@ -81,7 +92,8 @@ def lbp_code_counts(binary: np.ndarray, where: np.ndarray | None = None) -> np.n
     """
     import cv2
 
-    b = np.asarray(binary) != 0
+    b = np.asarray(binary)
+    b = b if b.dtype == bool else b != 0
     if b.ndim != 2:
         raise ValueError(f"mask must be 2-D, got shape {b.shape}")
     sel = None if where is None else np.asarray(where, dtype=bool)
@@ -94,20 +106,24 @@ def lbp_code_counts(binary: np.ndarray, where: np.ndarray | None = None) -> np.n
     r1, c1 = r0 + h, c0 + w
     # The object's box padded by R zeros: the padding stands for background or for the outside
     # of the image, both read as 0, so the codes are those of the full frame.
-    pad = np.zeros((h + 2 * RADIUS, w + 2 * RADIUS), np.uint8)
+    hp, wp = h + 2 * RADIUS, w + 2 * RADIUS
+    planes = np.zeros((4, hp, wp), np.uint8)
+    pad = planes[0]
     pad[RADIUS:RADIUS + h, RADIUS:RADIUS + w] = b[r0:r1, c0:c1]
     inner = cv2.erode(pad, _RING, borderType=cv2.BORDER_CONSTANT, borderValue=0)
     edge = pad > inner                      # 1 pixels whose ring touches a 0
     if sel is not None:
         edge[RADIUS:RADIUS + h, RADIUS:RADIUS + w] &= sel[r0:r1, c0:c1]
     idx = np.flatnonzero(edge)
-    stride = w + 2 * RADIUS
-    offsets = np.array([y * stride + x for y, x in _RING_OFFSETS], dtype=np.intp)
-    ring = pad.ravel()[offsets[:, None] + idx[None, :]]          # 56 x n: each edge pixel's ring
-    rows4 = _SAMPLE_ROWS
-    bits = ring[rows4[0]] & ring[rows4[1]] & ring[rows4[2]] & ring[rows4[3]]   # 32 x n sample bits
-    changes = np.count_nonzero(bits[1:] != bits[:-1], axis=0)   # skimage: no wrap-around pair
-    ones = np.count_nonzero(bits, axis=0)
+    # The pixels a sample reads are ANDed once per plane, then each sample is one lookup.
+    np.bitwise_and(pad[:, :-1], pad[:, 1:], out=planes[1][:, :-1])
+    np.bitwise_and(pad[:-1], pad[1:], out=planes[2][:-1])
+    np.bitwise_and(planes[1][:-1], planes[1][1:], out=planes[3][:-1])
+    plane_size = hp * wp
+    starts = np.array([k * plane_size + dy * wp + dx for k, dy, dx in _SOURCES], dtype=np.intp)
+    bits = planes.ravel()[starts[:, None] + idx[None, :]]        # 32 x n sample bits
+    changes = (bits[1:] ^ bits[:-1]).sum(axis=0, dtype=np.uint8)   # skimage: no wrap-around pair
+    ones = bits.sum(axis=0, dtype=np.uint8)
     codes = np.where(changes <= 2, ones, POINTS + 1)
     counts += np.bincount(codes, minlength=LBP_CODES)
     counts[POINTS] += total - idx.size
@@ -283,16 +299,16 @@ def _disk(radius: int) -> np.ndarray:
 
 
 _DISK = _disk(RADIUS)
+_DISK_U8 = _DISK.astype(np.uint8)
 
 
 def object_lbp_entropy(ids: np.ndarray, obj_id: int) -> float:
     """m3vos `lbp` entropy (bits) of object `obj_id` in one id map; NaN when the object is absent.
 
-    Computed on a crop around the object padded by R + 1 pixels: LBP treats pixels outside the
-    image as 0, so the crop gives exactly the codes of the full frame, at a fraction of the cost.
+    Computed on the window around the object grown by R + 1 pixels: LBP treats pixels outside
+    the image as 0, like the background outside the window, so the window gives exactly the
+    codes of the full frame, and any void within R of the object lies inside it.
     """
-    from scipy.ndimage import binary_dilation
-
     import cv2
 
     mask = ids == obj_id
@@ -302,17 +318,18 @@ def object_lbp_entropy(ids: np.ndarray, obj_id: int) -> float:
     pad = RADIUS + 1
     r0, r1 = max(y - pad, 0), min(y + h + pad, ids.shape[0])
     c0, c1 = max(x - pad, 0), min(x + w + pad, ids.shape[1])
-    crop = np.zeros((r1 - r0 + 2 * pad, c1 - c0 + 2 * pad), dtype=bool)
-    crop[pad:-pad, pad:-pad] = mask[r0:r1, c0:c1]
-    void = np.zeros_like(crop)
-    void[pad:-pad, pad:-pad] = ids[r0:r1, c0:c1] == VOID_ID
-    # Zero padding beyond the image border equals skimage's constant-0 border, so codes match.
+    win = mask[r0:r1, c0:c1]
     # Background pixels always get code P (every neighbour >= 0 passes the test), so the shape is
     # in the object's own pixels: interior ones get P too, edge ones spread over the other codes.
-    band = crop & ~binary_dilation(void, _DISK) if void.any() else crop  # codes next to void are not trustworthy
-    if not band.any():
-        return math.nan
-    counts = _code_counts(crop, band)
+    void = ids[r0:r1, c0:c1] == VOID_ID
+    if void.any():
+        band = win & ~cv2.dilate(void.view(np.uint8), _DISK_U8).astype(bool)   # codes next to void are not trustworthy
+        if not band.any():
+            return math.nan
+        counts = _code_counts(win, band)
+    else:
+        counts = _code_counts(win)
+        counts[POINTS] -= win.size - int(np.count_nonzero(win))   # the background's codes (all P)
     p = counts[counts > 0] / counts.sum()
     return float(-(p * np.log2(p)).sum())
 
