@@ -1,10 +1,17 @@
 """How much the analysis adds to scoring: `m3vos score` with and without `--breakdown all`
-(cold and warm attribute cache), `m3vos report`, `m3vos leaderboard` and `m3vos entropy-report`.
+(cold and warm attribute cache), `m3vos report`, `m3vos leaderboard` and `m3vos entropy-report`;
+then the entropy report's CPU time per frame, fast LBP against the plain skimage path.
 
 Run: python benchmarks/bench_analysis.py [--videos 20] [--frames 60] [--height 240] [--width 320]
+     python benchmarks/bench_analysis.py --entropy-only [--entropy-videos 4 --entropy-frames 12]
 
-Every figure is the wall time of a whole command from process start, on a synthetic set written
-by `m3vos.data.synth` into a temporary folder; the cache is a fresh temporary `M3VOS_CACHE`.
+The command figures are the wall time of a whole command from process start, on a synthetic set
+written by `m3vos.data.synth` into a temporary folder; the cache is a fresh temporary
+`M3VOS_CACHE`. The entropy figures are CPU seconds (`time.process_time`, so other jobs on a
+shared machine do not inflate them) of `compute_entropy(..., workers=1)` in this process, on a
+480 x 854 synthetic set, with the default fast LBP counts and inside `lbp_backend("skimage")`
+(skimage's `local_binary_pattern` at every pixel, as the official script runs it); the two
+reports are checked to be identical.
 """
 
 from __future__ import annotations
@@ -29,6 +36,35 @@ def timed(args: list[str], env: dict[str, str]) -> float:
     return dt
 
 
+def entropy_cpu(root: Path, videos: int, frames: int, height: int, width: int) -> None:
+    """CPU seconds per frame of the entropy report, fast vs skimage, both definitions."""
+    from m3vos.analysis import entropy as E
+    from m3vos.analysis.entropy_report import compute_entropy
+    from m3vos.data.dataset import open_dataset
+    from m3vos.data.synth import make_synthetic_dataset
+
+    data = make_synthetic_dataset(root, videos=videos, frames=frames, height=height, width=width)
+    ds = open_dataset(data)
+    n_frames = sum(len(v.mask_paths) for v in ds)
+    print(f"\nentropy report, {videos} videos x {frames} frames of {height}x{width} ({n_frames} frames), "
+          "CPU seconds in this process (workers=1, every frame)")
+    print("| definition | fast, CPU ms/frame | skimage path, CPU ms/frame | speed-up | reports identical |")
+    print("|---|---:|---:|---:|---|")
+    for definition in ("official", "lbp"):
+        def run():
+            c = time.process_time()
+            rep = compute_entropy(open_dataset(data), definition=definition, progress=False, workers=1)
+            return time.process_time() - c, rep
+        compute_entropy(open_dataset(data), definition=definition, progress=False, workers=1,
+                        videos=[ds.video_names[0]])          # warm imports
+        fast_s, fast = min((run() for _ in range(2)), key=lambda x: x[0])
+        with E.lbp_backend("skimage"):
+            slow_s, slow = run()
+        same = fast.per_video.equals(slow.per_video) and fast.per_object.equals(slow.per_object)
+        print(f"| {definition} | {fast_s / n_frames * 1e3:.2f} | {slow_s / n_frames * 1e3:.1f} | "
+              f"{slow_s / fast_s:.0f}x | {'yes' if same else 'NO'} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--videos", type=int, default=20)
@@ -36,7 +72,14 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=240)
     ap.add_argument("--width", type=int, default=320)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--entropy-only", action="store_true", help="only the entropy CPU comparison")
+    ap.add_argument("--entropy-videos", type=int, default=4)
+    ap.add_argument("--entropy-frames", type=int, default=12)
     a = ap.parse_args()
+    if a.entropy_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            entropy_cpu(Path(tmp) / "ds480", a.entropy_videos, a.entropy_frames, 480, 854)
+        return
 
     from m3vos.data.dataset import open_dataset
     from m3vos.data.synth import make_synthetic_dataset
@@ -77,6 +120,7 @@ def main() -> None:
             print(f"| {name} | {dt:.2f} |")
         print(f"\n`--breakdown all` adds {cold - plain:.2f} s on a cold cache and {warm - plain:.2f} s on a warm one "
               f"({(warm - plain) / plain * 100:.0f}% of the plain score).")
+        entropy_cpu(tmp / "ds480", a.entropy_videos, a.entropy_frames, 480, 854)
 
 
 if __name__ == "__main__":

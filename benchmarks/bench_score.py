@@ -2,6 +2,7 @@
 
 What it measures, on the same cores, as whole commands from process start:
   floor      decoding every GT and prediction PNG of the set once with PIL, one process
+  read_mask  the same files decoded by m3vos's `read_mask` (its fast PNG path), one process
   davis      `m3vos score --protocol davis`
   m3vos      `m3vos score` (J, J_last, J_cc Hungarian, F extension)
   greedy     `m3vos score --jcc greedy`
@@ -46,6 +47,8 @@ for f in files:
     np.asarray(Image.open(f))
 print(len(files), time.perf_counter() - t, time.process_time() - c)
 """
+READ_MASK_CODE = FLOOR_CODE.replace("from PIL import Image", "from m3vos.data.masks import read_mask").replace(
+    "np.asarray(Image.open(f))", "read_mask(f)")
 
 
 _CPU: list[float] = []  # CPU seconds (user + sys, whole process tree) of the last run_timed
@@ -213,18 +216,21 @@ def main() -> None:
     # runs made under the same machine load (the machine may be shared).
     configs = {"davis": ["--protocol", "davis"], "m3vos": [], "m3vos_greedy": ["--jcc", "greedy"],
                "m3vos_1_worker": ["--workers", "1"]}
-    walls: dict[str, list[float]] = {"floor": []}
-    cpus: dict[str, list[float]] = {"floor": []}
+    walls: dict[str, list[float]] = {"floor": [], "read_mask": []}
+    cpus: dict[str, list[float]] = {"floor": [], "read_mask": []}
     for _ in range(args.repeat):
-        _, _, txt = run_timed([sys.executable, "-c", FLOOR_CODE, str(root), str(root / "Predictions")])
-        walls["floor"].append(float(txt.split()[1]))
-        cpus["floor"].append(float(txt.split()[2]))
+        for name, code in (("floor", FLOOR_CODE), ("read_mask", READ_MASK_CODE)):
+            _, _, txt = run_timed([sys.executable, "-c", code, str(root), str(root / "Predictions")])
+            walls[name].append(float(txt.split()[1]))
+            cpus[name].append(float(txt.split()[2]))
         for name, extra in configs.items():
             wall, _, _ = run_timed(m3vos_cmd(root, out, *extra))
             walls.setdefault(name, []).append(wall)
             cpus.setdefault(name, []).append(_CPU[0])
         print({k: round(v[-1], 2) for k, v in walls.items()}, flush=True)
     report["floor_pil_decode"] = {"best_s": round(min(walls["floor"]), 3), "cpu_s": round(min(cpus["floor"]), 3)}
+    report["read_mask_decode"] = {"best_s": round(min(walls["read_mask"]), 3), "cpu_s": round(min(cpus["read_mask"]), 3),
+                                  "cpu_x_floor": round(min(cpus["read_mask"]) / min(cpus["floor"]), 2)}
     for name in configs:
         ratios = [w / f for w, f in zip(walls[name], walls["floor"])]
         report[name] = {"best_s": round(min(walls[name]), 3), "median_s": round(statistics.median(walls[name]), 3),

@@ -37,45 +37,8 @@ class EntropyReport:
 
 def _official_video(video: Any, picks: set[int] | None) -> tuple[E.HalfEntropy, dict[int, list[tuple[int, float]]]]:
     """The official per-video halves, plus per-object curves read off the same per-grey values."""
-    from PIL import Image
-
-    from m3vos.data.masks import read_mask
-    from skimage.measure import shannon_entropy
-
-    by_num: dict[int, float] = {}
-    obj_curves: dict[int, list[tuple[int, float]]] = {}
-    last_num = 0
-    paths = sorted(video.mask_paths, key=lambda p: p.name)
-    for i, p in enumerate(paths):
-        m = _INT.search(p.name)
-        if not m:
-            continue
-        last_num = int(m.group())
-        if picks is not None and i not in picks:
-            continue
-        with Image.open(p) as im:
-            gray = np.asarray(im.convert("L"))
-        ids = read_mask(p)
-        values = []
-        for g in np.unique(gray):
-            if not g:
-                continue
-            binary = gray == g
-            lbp = E._lbp(binary.astype(np.uint8))
-            hist, _ = np.histogram(lbp.ravel(), bins=E.OFFICIAL_BINS, density=True)
-            e = float(shannon_entropy(hist))
-            values.append(e)
-            # which object id carries this grey value (first pixel; colliding ids share it)
-            k = int(ids[binary].flat[0])
-            if k not in (0, E.VOID_ID):
-                obj_curves.setdefault(k, []).append((i, e))
-        if values:
-            by_num[last_num] = float(np.mean(values))
-    if last_num <= 1:
-        h = E.HalfEntropy(list(by_num), list(by_num.values()), math.nan, math.nan)
-    else:
-        h = E.split_halves(list(by_num), list(by_num.values()))
-    return h, obj_curves
+    keep = None if picks is None else (lambda i, n: i in picks)
+    return E.official_video_curves(video.mask_paths, frame_filter=keep)
 
 
 def _lbp_video(video: Any, picks: set[int] | None) -> dict[int, list[tuple[int, float]]]:

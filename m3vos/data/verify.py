@@ -106,40 +106,45 @@ def _jpeg_complete(path: Path) -> bool:
 def _check_frame(path: Path) -> tuple[tuple[int, int] | None, Problem | None]:
     from PIL import Image
 
+    from m3vos.data.png import MAX_MASK_PIXELS, PNG_SIGNATURE, sniff_format
+
     try:
         if path.stat().st_size == 0:
             return None, Problem("unreadable", str(path), "empty file", _REDOWNLOAD)
+        if path.suffix.lower() == ".png":
+            with open(path, "rb") as f:
+                head = f.read(16)
+            if not head.startswith(PNG_SIGNATURE):
+                fmt = sniff_format(head)
+                return None, Problem("mask_mode", str(path), f"{'a ' + fmt + ' file' if fmt else 'not a PNG file'} "
+                                     "named .png", "save it as a PNG")
         with Image.open(path) as im:
             w, h = im.size
             fmt = im.format
         if fmt == "JPEG" and not _jpeg_complete(path):
             return (h, w), Problem("unreadable", str(path), "truncated JPEG (no end-of-image marker)", _REDOWNLOAD)
         return (h, w), None
+    except Image.DecompressionBombError:
+        return None, Problem("unreadable", str(path), f"image is too large to decode (more than {MAX_MASK_PIXELS:,} "
+                             "pixels, PIL's decompression-bomb limit)", _REDOWNLOAD)
     except (OSError, ValueError, SyntaxError) as exc:
         return None, Problem("unreadable", str(path), f"not a readable image ({exc.__class__.__name__})",
                              _REDOWNLOAD)
 
 
 def _check_mask(path: Path) -> tuple[np.ndarray | None, tuple[int, int] | None, Problem | None]:
-    """(histogram of ids, (H, W), problem)."""
-    from PIL import Image
+    """(histogram of ids, (H, W), problem), decoded exactly as `m3vos score` decodes it."""
+    from m3vos.data.masks import MaskModeError, read_mask
 
     try:
-        if path.stat().st_size == 0:
-            return None, None, Problem("unreadable", str(path), "empty file", _REDOWNLOAD)
-        with Image.open(path) as im:
-            mode = im.mode
-            if mode not in ("P", "L"):
-                return None, (im.size[1], im.size[0]), Problem(
-                    "mask_mode", str(path), f"mask is a {mode} image, not a palette (P) or grayscale (L) PNG",
-                    "convert it to a palette PNG whose indices are object ids (0 background, 255 void)")
-            im.load()                      # decodes: a truncated or corrupt PNG fails here
-            hist = np.asarray(im.histogram()[:256], dtype=np.int64)   # C histogram, no array copy
-            shape = (im.size[1], im.size[0])
-    except (OSError, ValueError, SyntaxError) as exc:
-        return None, None, Problem("unreadable", str(path), f"not a readable PNG ({exc.__class__.__name__})",
-                                   _REDOWNLOAD)
-    return hist, shape, None
+        ids = read_mask(path)
+    except MaskModeError as exc:
+        return None, exc.shape, Problem("mask_mode", str(path), exc.message,
+                                        "convert it to a palette PNG whose indices are object ids (0 background, "
+                                        "255 void)")
+    except BadInputError as exc:
+        return None, None, Problem("unreadable", str(path), exc.message, _REDOWNLOAD)
+    return np.bincount(ids.ravel(), minlength=256), ids.shape, None
 
 
 def _verify_video(video: Any, quick: bool, sparse_ok: bool = False) -> _VideoResult:
