@@ -109,7 +109,10 @@ class InferenceCore:
         around the caller is switched off, so results do not depend on it (parity is float32)."""
         kind = self.device.type
         if kind == "cuda":
-            return torch.autocast("cuda", dtype=torch.float16, enabled=self.settings.amp)
+            # the runner's `--precision amp-bf16` opens a bfloat16 autocast: keep its dtype
+            dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") \
+                else torch.float16
+            return torch.autocast("cuda", dtype=dtype, enabled=self.settings.amp)
         if kind == "cpu":
             return torch.autocast("cpu", enabled=False)
         return contextlib.nullcontext()
