@@ -266,6 +266,7 @@ def test_prefetcher_runs_ahead_in_order_and_keeps_a_bounded_window():
             fut.result()
         assert sorted(p.pending) == [6, 7] and p.loads == 8  # 0..5 asked, 6 and 7 prefetched
         assert len(p.cache) == 3 and all(name.startswith("m3vos-prefetch") for _, name in seen)
+        assert sorted(p.cache) == [3, 4, 5]  # the latest frames, whatever was re-read
         p.get(0)  # left the window: loaded again
         assert p.loads == 9
 

@@ -11,7 +11,6 @@ source needs no locking.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Generic, TypeVar
 
@@ -26,7 +25,7 @@ class Prefetcher(Generic[T]):
         self.length = length
         self.depth = max(depth, 0)
         self.keep = max(keep, 0)
-        self.cache: OrderedDict[int, T] = OrderedDict()
+        self.cache: dict[int, T] = {}
         self.pending: dict[int, Future[T]] = {}
         self.loads = 0  # how many times `load` ran (the tests count re-decodes with it)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="m3vos-prefetch")
@@ -44,7 +43,6 @@ class Prefetcher(Generic[T]):
 
     def get(self, index: int) -> T:
         if index in self.cache:
-            self.cache.move_to_end(index)
             return self.cache[index]
         fut = self._submit(index)
         try:
@@ -53,8 +51,8 @@ class Prefetcher(Generic[T]):
             self.pending.pop(index, None)
         if self.keep:
             self.cache[index] = value
-            while len(self.cache) > self.keep:
-                self.cache.popitem(last=False)
+            while len(self.cache) > self.keep:  # a sliding window: the earliest frame goes
+                del self.cache[min(self.cache)]
         for ahead in range(index + 1, min(index + 1 + self.depth, self.length)):
             if ahead not in self.cache:
                 self._submit(ahead)
