@@ -300,3 +300,26 @@ def test_revos_reverse_passes_do_not_decode_frames_again(tmp_path):
         outs = list(tracker.track(video))
     assert len(outs) > 7  # reverse passes re-emitted frames
     assert sorted(loads) == list(range(7)), loads  # yet every frame was decoded once
+
+
+# --- the GPU check -------------------------------------------------------------------------
+
+def test_gpu_check_without_cuda_says_so_and_exits_0(cli):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the check would really run")
+    proc = cli("dev", "gpu-check", "--json", check=0)
+    report = json.loads(proc.stdout)
+    assert report["cuda"] is False and "no CUDA device visible" in report["message"] and "speed" not in report
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.sh"
+    shell = subprocess.run(["sh", str(script)], capture_output=True, text=True, timeout=120)
+    assert shell.returncode == 0 and "nothing to check" in shell.stdout
+
+
+def test_gpu_check_timing_code_runs_on_a_tiny_cpu_video(tmp_path):
+    pytest.importorskip("torch")
+    from m3vos.runner.gpu_check import speed
+
+    rows = speed("cpu", tmp_path, lambda s: None, frames=2, size=(48, 64))
+    assert [r["model"] for r in rows] == ["cutie-small", "cutie-base", "revos"]
+    assert all(r["frames_per_s"] > 0 and r["outputs"] >= 2 for r in rows)

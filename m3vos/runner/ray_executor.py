@@ -67,11 +67,11 @@ def ray_devices(gpus: list[str] | None, *, device: str, workers: int, needs_torc
 
 def run_ray(job: Job, names: list[str], devices: list[str], on_event: EventFn, *,
             address: str | None = None, max_retries: int = 2,
-            startup_timeout: float = STARTUP_TIMEOUT) -> None:
+            startup_timeout: float | None = None) -> None:
     ray = connect(address, num_cpus=max(len(devices), 1))
     try:
         _Scheduler(ray, job, names, ray_plan(devices), on_event, max_retries=max_retries,
-                   startup_timeout=startup_timeout).run()
+                   startup_timeout=STARTUP_TIMEOUT if startup_timeout is None else startup_timeout).run()
     finally:
         shutdown()
 

@@ -40,6 +40,16 @@ class ProbeTracker(Tracker):
             yield TrackerOutput(frame=t, labels=video.masks[0])
 
 
+class SlowStartTracker(ProbeTracker):
+    """Takes `init_sleep` seconds to load (a model that never finishes loading)."""
+
+    name = "slow-start-test"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        time.sleep(float(self.config.get("init_sleep", 0)))
+
+
 class TorchProbeTracker(ProbeTracker):
     """The same, declared as a torch tracker (the runner then picks GPUs for it)."""
 
