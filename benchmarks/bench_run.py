@@ -63,7 +63,7 @@ class GpuStubTracker(Tracker):
         from m3vos.trackers.cutie.frames import EvalFrames
 
         ms = float(self.config.get("ms", 30))
-        with EvalFrames(video, 480, torch.device("cpu")) as frames:
+        with EvalFrames(video, 480, torch.device("cpu"), depth=int(self.config.get("depth", 3))) as frames:
             for t in range(len(video.frames)):
                 frames.image(t)
                 time.sleep(ms / 1000)  # the GPU step; the host thread is free meanwhile
@@ -81,13 +81,19 @@ def pipeline_check(args) -> dict:
         with tempfile.TemporaryDirectory(prefix="m3vos-bench-pipe-") as tmp:
             data = make_synthetic_dataset(Path(tmp) / "data", videos=args.videos, frames=args.frames,
                                           height=h, width=w)
-            summary = run("__main__:GpuStubTracker", Path(tmp) / "out", data=data, config={"ms": args.stub_ms},
-                          progress=False, log=False)
-            assert summary.ok
-            tracking = sum(r["seconds"] for r in summary.done)
-            fps = summary.frames / tracking
-            out[f"{h}p"] = {"frames": summary.frames, "frames_per_s": round(fps, 2),
-                            "ratio_to_ideal": round(fps * args.stub_ms / 1000, 3)}
+            # depth 0: frames prepared in the model's thread (the old behaviour), for comparison
+            for label, depth in (("", 3), ("_no_prefetch", 0)):
+                cpu0 = time.process_time()
+                summary = run("__main__:GpuStubTracker", Path(tmp) / f"out{depth}", data=data,
+                              config={"ms": args.stub_ms, "depth": depth}, progress=False, log=False)
+                cpu = time.process_time() - cpu0
+                assert summary.ok
+                tracking = sum(r["seconds"] for r in summary.done)
+                fps = summary.frames / tracking
+                out[f"{h}p{label}"] = {"frames": summary.frames, "frames_per_s": round(fps, 2),
+                                       "ratio_to_ideal": round(fps * args.stub_ms / 1000, 3),
+                                       "cpu_ms_per_frame": round(1000 * cpu / summary.frames, 1)}
+    out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     return out
 
 
@@ -119,9 +125,10 @@ def main() -> None:
         else:
             print(f"stub {args.stub_ms:g} ms/frame (ideal {res['ideal_fps']} frames/s), {res['cpus']} CPUs, "
                   f"load {res['load_average']}")
-            for k in ("480p", "720p"):
+            for k in ("480p", "720p", "480p_no_prefetch", "720p_no_prefetch"):
                 print(f"{k}: {res[k]['frames_per_s']} frames/s = {res[k]['ratio_to_ideal']:.3f} x ideal "
-                      f"({res[k]['frames']} frames)")
+                      f"({res[k]['frames']} frames; runner CPU {res[k]['cpu_ms_per_frame']} ms/frame)")
+            print(f"load average after: {res['load_average_after']}")
         return
 
     from m3vos.data.masks import encode_mask, read_mask
