@@ -77,11 +77,13 @@ def test_a_gpu_listed_twice_gives_two_actors_sharing_it(ray_session, data, tmp_p
 
     probe = tmp_path / "probe"
     summary = run("m3vos_testplugin.probe:TorchProbeTracker", tmp_path / "out", data=data, executor="ray",
-                  gpus="0,0", config={"probe_dir": str(probe)}, progress=False)
+                  gpus="0,0", config={"probe_dir": str(probe), "delay": 0.5}, progress=False)
     assert summary.ok and len(summary.done) == 3
     infos = [json.loads(p.read_text()) for p in sorted(probe.glob("*.json"))]
     assert all(i["device"] == "cuda:0" and len(i["ray_gpu_ids"]) == 1 for i in infos)
-    assert len({i["pid"] for i in infos}) == 2 and len({i["ray_gpu_ids"][0] for i in infos}) == 1
+    # both actors were placed (each loads its tracker at once), on one and the same GPU
+    started = [json.loads(p.read_text()) for p in (probe / "started").glob("*.json")]
+    assert len(started) == 2 and len({i["CUDA_VISIBLE_DEVICES"] for i in started}) == 1, started
     assert json.loads((tmp_path / "out" / "run.json").read_text())["executor"]["devices"] == ["cuda:0", "cuda:0"]
 
 

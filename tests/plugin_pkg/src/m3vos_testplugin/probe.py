@@ -18,6 +18,14 @@ class ProbeTracker(Tracker):
     name = "probe-test"
     capabilities = Capabilities()
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        info = {"device": self.device, "pid": os.getpid(),
+                "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")}
+        folder = Path(self.config["probe_dir"]) / "started"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{os.getpid()}.json").write_text(json.dumps(info))
+
     def track(self, video: VideoInput) -> Iterator[TrackerOutput]:
         import cv2
 
