@@ -77,6 +77,9 @@ def pipeline_check(args) -> dict:
 
     out: dict = {"stub_ms": args.stub_ms, "ideal_fps": round(1000 / args.stub_ms, 2), "cpus": os.cpu_count(),
                  "load_average": [round(x, 2) for x in os.getloadavg()]}
+    with tempfile.TemporaryDirectory(prefix="m3vos-bench-warm-") as tmp:  # one-time costs (lazy imports)
+        data = make_synthetic_dataset(Path(tmp) / "data", videos=1, frames=3, height=120, width=160)
+        run("__main__:GpuStubTracker", Path(tmp) / "out", data=data, config={"ms": 1}, progress=False, log=False)
     for h, w in ((480, 854), (720, 1280)):
         with tempfile.TemporaryDirectory(prefix="m3vos-bench-pipe-") as tmp:
             data = make_synthetic_dataset(Path(tmp) / "data", videos=args.videos, frames=args.frames,
