@@ -306,7 +306,7 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
     run_log = RunLog(len(todo), sum(frames[n] for n in todo)) if log_enabled(log, progress) else None
     if run_log is not None:
         for warning in summary.warnings:
-            run_log._write(f"warning: {warning}")
+            run_log.line(f"warning: {warning}")
         run_log.start()
 
     status = "complete"

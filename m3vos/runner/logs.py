@@ -34,13 +34,13 @@ class RunLog:
         self.failed_videos = 0
         self.done_frames = 0
 
-    def _write(self, text: str) -> None:
+    def line(self, text: str) -> None:
         stamp = time.strftime("%H:%M:%S")
         self.stream.write(f"[m3vos {stamp}] {text}\n")
         self.stream.flush()
 
     def start(self) -> None:
-        self._write(f"run: {self.videos} video(s), {self.frames} frame(s) to do")
+        self.line(f"run: {self.videos} video(s), {self.frames} frame(s) to do")
 
     def event(self, kind: str, name: str, payload: Any) -> None:
         if kind == "frames":
@@ -48,12 +48,12 @@ class RunLog:
         elif kind == "done":
             self.done_videos += 1
             fps = payload.get("fps") if isinstance(payload, dict) else None
-            self._write(f"done {name}: {payload.get('frames', '?')} frames, {payload.get('seconds', 0):.1f} s"
+            self.line(f"done {name}: {payload.get('frames', '?')} frames, {payload.get('seconds', 0):.1f} s"
                         f"{f', {fps:.1f} frames/s' if fps else ''} [{self._count()}]")
         elif kind == "failed":
             self.failed_videos += 1
             err = payload.get("error", "") if isinstance(payload, dict) else ""
-            self._write(f"FAILED {name}: {err} [{self._count()}]")
+            self.line(f"FAILED {name}: {err} [{self._count()}]")
         self.beat()
 
     def _count(self) -> str:
@@ -68,7 +68,7 @@ class RunLog:
         fps = self.done_frames / elapsed
         left = max(self.frames - self.done_frames, 0)
         eta = _duration(left / fps) if fps > 0 else "unknown"
-        self._write(f"progress: {self._count()} videos, {self.done_frames}/{self.frames} frames, "
+        self.line(f"progress: {self._count()} videos, {self.done_frames}/{self.frames} frames, "
                     f"{fps:.1f} frames/s, elapsed {_duration(elapsed)}, ETA {eta}")
 
 
