@@ -323,3 +323,13 @@ def test_gpu_check_timing_code_runs_on_a_tiny_cpu_video(tmp_path):
     rows = speed("cpu", tmp_path, lambda s: None, frames=2, size=(48, 64))
     assert [r["model"] for r in rows] == ["cutie-small", "cutie-base", "revos"]
     assert all(r["frames_per_s"] > 0 and r["outputs"] >= 2 for r in rows)
+
+
+def test_local_workers_that_never_finish_loading_stop_the_run_with_a_message(cli, tmp_path):
+    root = _dataset(tmp_path / "ds", ["v1", "v2"])
+    t = time.monotonic()
+    proc = cli("run", "--model", "m3vos_testplugin.probe:SlowStartTracker", "--data", root, "--out",
+               tmp_path / "out", "--workers", "2", "--config", f"probe_dir={tmp_path / 'probe'}",
+               "--config", "init_sleep=300", env=plugin_env({"M3VOS_STARTUP_TIMEOUT": "3"}), check=3)
+    assert "no worker process finished loading within 3 s (2 started on cpu, cpu)" in proc.stderr
+    assert "Traceback" not in proc.stderr and time.monotonic() - t < 60

@@ -12,10 +12,11 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import time
 from collections import Counter, deque
 from typing import Any, Iterator
 
-from m3vos.errors import M3vosError
+from m3vos.errors import EnvError, M3vosError
 from m3vos.runner.job import EventFn, Job, VideoWorker
 from m3vos.runner.process import failure_record
 from m3vos.runner.resources import LocalWorker, local_plan
@@ -139,6 +140,9 @@ class WorkerPool:
     def run(self) -> None:
         for slot in self.slots:
             self._start(slot)
+        t0 = time.monotonic()
+        timeout = float(os.environ.get("M3VOS_STARTUP_TIMEOUT", "600"))
+        ever_ready = False
         try:
             while self.pending or any(s.current for s in self.slots):
                 self._assign()
@@ -146,6 +150,12 @@ class WorkerPool:
                     msg = self.results.get(timeout=self.poll)
                 except queue.Empty:
                     self._reap()
+                    ever_ready = ever_ready or any(s.ready for s in self.slots)
+                    if not ever_ready and time.monotonic() - t0 > timeout:
+                        raise EnvError(f"no worker process finished loading within {timeout:.0f} s "
+                                         f"({len(self.slots)} started on {', '.join(s.spec.requested for s in self.slots)})",
+                                         hint="check the GPUs (nvidia-smi) and the tracker's loading; "
+                                              "M3VOS_STARTUP_TIMEOUT sets the limit")
                     continue
                 self._handle(*msg)
         except BaseException:

@@ -18,12 +18,12 @@ import time
 from collections import Counter, deque
 from typing import Any
 
-from m3vos.errors import BadInputError, M3vosError
+from m3vos.errors import BadInputError, EnvError, M3vosError
 from m3vos.runner.job import EventFn, Job
 from m3vos.runner.resources import RayWorker, check_ray_plan, ray_auto_devices, ray_plan
 
 #: Seconds to wait for the first actors to be placed and load their model.
-STARTUP_TIMEOUT = float(os.environ.get("M3VOS_RAY_STARTUP_TIMEOUT", "600"))
+STARTUP_TIMEOUT = float(os.environ.get("M3VOS_STARTUP_TIMEOUT", "600"))
 _started_here = False
 
 
@@ -124,7 +124,7 @@ class _Scheduler:
                 done, _ = self.ray.wait(list(self.inflight), num_returns=1, timeout=1.0)
                 if not done:
                     if not any(self.ready) and time.monotonic() - t0 > self.startup_timeout:
-                        raise M3vosError(
+                        raise EnvError(
                             f"no Ray worker started within {self.startup_timeout:.0f} s "
                             f"({len(self.plan)} asked for; the cluster has {self._resources()})",
                             hint="check `ray status` for pending actors: the GPUs/CPUs may be held by other jobs")
