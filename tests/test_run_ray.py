@@ -121,5 +121,5 @@ def test_actors_that_never_start_stop_the_run_with_a_message(ray_session, data, 
     t = time.monotonic()
     with pytest.raises(EnvError, match=r"no Ray worker started within 3 s \(2 asked for; the cluster has 2 GPU"):
         run("m3vos_testplugin.probe:SlowStartTracker", tmp_path / "out", data=data, executor="ray", workers=2,
-            config={"init_sleep": 120}, progress=False)
+            config={"init_sleep": 120, "probe_dir": str(tmp_path / "probe")}, progress=False)
     assert time.monotonic() - t < 60
