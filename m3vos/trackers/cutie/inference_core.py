@@ -110,8 +110,7 @@ class InferenceCore:
         kind = self.device.type
         if kind == "cuda":
             # the runner's `--precision amp-bf16` opens a bfloat16 autocast: keep its dtype
-            dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") \
-                else torch.float16
+            dtype = _outer_cuda_autocast_dtype() or torch.float16
             return torch.autocast("cuda", dtype=dtype, enabled=self.settings.amp)
         if kind == "cpu":
             return torch.autocast("cpu", enabled=False)
@@ -301,6 +300,14 @@ class InferenceCore:
         self.last_mem_ti = state.last_mem_ti
         self.memory.sensory = dict(state.sensory)
         self.last_mask = state.last_mask
+
+
+def _outer_cuda_autocast_dtype():
+    """The dtype of an enclosing CUDA autocast, or None (torch < 2.4 has other names)."""
+    try:
+        return torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else None
+    except (AttributeError, TypeError):
+        return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else None
 
 
 def _nonzero_ids(mask: torch.Tensor) -> list[int]:
