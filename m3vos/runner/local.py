@@ -140,9 +140,8 @@ class WorkerPool:
     def run(self) -> None:
         for slot in self.slots:
             self._start(slot)
-        t0 = time.monotonic()
+        last = time.monotonic()  # of the last message (or of the start)
         timeout = float(os.environ.get("M3VOS_STARTUP_TIMEOUT", "600"))
-        ever_ready = False
         try:
             while self.pending or any(s.current for s in self.slots):
                 self._assign()
@@ -150,13 +149,15 @@ class WorkerPool:
                     msg = self.results.get(timeout=self.poll)
                 except queue.Empty:
                     self._reap()
-                    ever_ready = ever_ready or any(s.ready for s in self.slots)
-                    if not ever_ready and time.monotonic() - t0 > timeout:
+                    # no live worker has loaded (at the start, or after every one died)
+                    live_ready = any(s.ready and s.proc is not None for s in self.slots)
+                    if not live_ready and time.monotonic() - last > timeout:
                         raise EnvError(f"no worker process finished loading within {timeout:.0f} s "
                                          f"({len(self.slots)} started on {', '.join(s.spec.requested for s in self.slots)})",
                                          hint="check the GPUs (nvidia-smi) and the tracker's loading; "
                                               "M3VOS_STARTUP_TIMEOUT sets the limit")
                     continue
+                last = time.monotonic()
                 self._handle(*msg)
         except BaseException:
             _stop([s.proc for s in self.slots if s.proc is not None])
@@ -202,7 +203,7 @@ class WorkerPool:
         self._drain()  # every message a dead worker managed to send
         for slot in dead:
             code = slot.proc.exitcode
-            slot.proc = None
+            slot.proc, slot.ready = None, False
             slot.deaths += 1
             name, slot.current = slot.current, None
             if name is not None:

@@ -114,7 +114,7 @@ class _Scheduler:
     def run(self) -> None:
         for slot in range(len(self.plan)):
             self._start(slot)
-        t0 = time.monotonic()
+        last = time.monotonic()  # of the last result (or of the start)
         try:
             while self.pending or any(v is not None for _, v in self.inflight.values()):
                 self._assign()
@@ -123,12 +123,14 @@ class _Scheduler:
                     break
                 done, _ = self.ray.wait(list(self.inflight), num_returns=1, timeout=1.0)
                 if not done:
-                    if not any(self.ready) and time.monotonic() - t0 > self.startup_timeout:
+                    # no live actor has ever loaded (at the start, or after every one died)
+                    if not any(self.ready) and time.monotonic() - last > self.startup_timeout:
                         raise EnvError(
                             f"no Ray worker started within {self.startup_timeout:.0f} s "
                             f"({len(self.plan)} asked for; the cluster has {self._resources()})",
                             hint="check `ray status` for pending actors: the GPUs/CPUs may be held by other jobs")
                     continue
+                last = time.monotonic()
                 self._collect(done[0])
         finally:
             for actor in self.actors:
@@ -170,6 +172,7 @@ class _Scheduler:
     def _actor_died(self, slot: int, name: str | None, why: str) -> None:
         self.deaths[slot] += 1
         self.actors[slot] = None
+        self.ready[slot] = False
         if name is not None:
             self.attempts[name] += 1
             self.errors[name] = why
