@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import multiprocessing.connection as mp_connection
 import os
-import queue
 import signal
 import time
 from collections import Counter, deque
@@ -65,18 +65,18 @@ def _worker_main(job: Job, spec: LocalWorker, tasks: Any, results: Any, parent: 
     try:
         worker = VideoWorker(job, spec.device)
     except BaseException as exc:  # setup failure: the main process aborts the run
-        results.put(("fatal", "", failure_record("", exc), wid))
+        results.send(("fatal", "", failure_record("", exc), wid))
         return
     signal.signal(signal.SIGTERM, _interrupt)
-    results.put(("ready", "", spec.device, wid))
+    results.send(("ready", "", spec.device, wid))
     try:
         while True:
             name = tasks.get()
             if name is None:
                 break
-            results.put(("start", name, spec.requested, wid))
-            kind, rec = worker.run(name, progress=lambda n, _name=name: results.put(("frames", _name, n, wid)))
-            results.put((kind, name, rec, wid))
+            results.send(("start", name, spec.requested, wid))
+            kind, rec = worker.run(name, progress=lambda n, _name=name: results.send(("frames", _name, n, wid)))
+            results.send((kind, name, rec, wid))
     except KeyboardInterrupt:
         pass  # the temp folder is already gone (atomic_dir); the main process reports
     finally:
@@ -109,6 +109,7 @@ class _Slot:
         self.ready = False
         self.current: str | None = None
         self.deaths = 0
+        self.conn: Any = None
 
 
 class WorkerPool:
@@ -121,7 +122,6 @@ class WorkerPool:
         self.job, self.on_event, self.poll = job, on_event, poll
         self.max_retries = max_retries
         self.ctx = mp.get_context("spawn")  # fork + CUDA/OpenCV threads is unsafe
-        self.results = self.ctx.Queue()
         self.pending: deque[str] = deque(names)
         self.attempts: Counter[str] = Counter()
         self.exit_codes: dict[str, list[int | None]] = {}
@@ -129,13 +129,42 @@ class WorkerPool:
         self.torch_too = _needs_torch(job)
 
     def _start(self, slot: _Slot) -> None:
+        # One result pipe per worker: a worker killed mid-write (os._exit, SIGKILL) can break
+        # only its own channel, never a lock shared with the other workers.
         slot.tasks = self.ctx.Queue()
         slot.ready, slot.current = False, None
+        reader, writer = self.ctx.Pipe(duplex=False)
         slot.proc = self.ctx.Process(target=_worker_main, daemon=True, name=f"m3vos-worker-{slot.spec.index}",
-                                     args=(self.job, slot.spec, slot.tasks, self.results, os.getpid(),
+                                     args=(self.job, slot.spec, slot.tasks, writer, os.getpid(),
                                            self.torch_too))
         with _environ(slot.spec.env):
             slot.proc.start()
+        writer.close()
+        slot.conn = reader
+
+    def _receive(self, timeout: float) -> bool:
+        """Handle whatever the workers sent within `timeout`; False when nothing came."""
+        conns = {s.conn: s for s in self.slots if s.conn is not None}
+        if not conns:
+            time.sleep(timeout)
+            return False
+        ready = mp_connection.wait(list(conns), timeout=timeout)
+        for conn in ready:
+            self._read(conns[conn])
+        return bool(ready)
+
+    def _read(self, slot: _Slot, drain: bool = False) -> None:
+        conn = slot.conn
+        while conn is not None:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):  # the worker is gone: _reap() takes it from here
+                conn.close()
+                slot.conn = None
+                return
+            self._handle(*msg)
+            if not drain or not conn.poll():
+                return
 
     def run(self) -> None:
         for slot in self.slots:
@@ -145,10 +174,9 @@ class WorkerPool:
         try:
             while self.pending or any(s.current for s in self.slots):
                 self._assign()
-                try:
-                    msg = self.results.get(timeout=self.poll)
-                except queue.Empty:
-                    self._reap()
+                got = self._receive(self.poll)
+                self._reap()
+                if not got:
                     # no live worker has loaded (at the start, or after every one died)
                     live_ready = any(s.ready and s.proc is not None for s in self.slots)
                     if not live_ready and time.monotonic() - last > timeout:
@@ -158,7 +186,6 @@ class WorkerPool:
                                               "M3VOS_STARTUP_TIMEOUT sets the limit")
                     continue
                 last = time.monotonic()
-                self._handle(*msg)
         except BaseException:
             _stop([s.proc for s in self.slots if s.proc is not None])
             raise
@@ -187,20 +214,18 @@ class WorkerPool:
             slot.current = None
         self.on_event(kind, name, payload)
 
-    def _drain(self) -> None:
-        while True:
-            try:
-                msg = self.results.get_nowait()
-            except queue.Empty:
-                return
-            self._handle(*msg)
 
     def _reap(self) -> None:
         """Nothing arrived for a while: look for dead workers."""
         dead = [s for s in self.slots if s.proc is not None and not s.proc.is_alive()]
         if not dead:
             return
-        self._drain()  # every message a dead worker managed to send
+        for slot in dead:
+            if slot.conn is not None and slot.conn.poll():
+                self._read(slot, drain=True)  # every message it managed to send
+            if slot.conn is not None:
+                slot.conn.close()
+                slot.conn = None
         for slot in dead:
             code = slot.proc.exitcode
             slot.proc, slot.ready = None, False
