@@ -3,6 +3,13 @@
 
     python benchmarks/bench_run.py                      # 480 x 854, 4 videos x 40 frames
     python benchmarks/bench_run.py --height 1080 --width 1920 --frames 20
+    python benchmarks/bench_run.py --pipeline --stub-ms 30   # does the runner keep a GPU busy?
+
+`--pipeline`: a Cutie stand-in that prepares every frame exactly as Cutie/ReVOS do (decode,
+ToTensor, the eval loader's antialiased resize to a 480 short side; `EvalFrames`, prefetched in
+a background thread) and then sleeps `--stub-ms` as a GPU step would, at 480p and 720p. If the
+runner overlaps the CPU work with the "GPU", frames/s is close to 1000 / stub-ms; the target
+is >= 0.9 of it.
 
 What the overhead covers: JPEG decoding, resizing to the tracker's input size (none for static),
 id remapping, PNG encoding with the GT palette, the atomic folder rename and the done record.
@@ -39,6 +46,60 @@ class BusyTracker(Tracker):
             yield TrackerOutput(frame=t, labels=video.masks[0])
 
 
+class GpuStubTracker(Tracker):
+    """Cutie's frame pipeline, then `ms` of sleep per frame in place of the network on a GPU."""
+
+    name = "gpu-stub"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        import torch  # noqa: F401  (loaded with the model, as a real tracker does: not timed per video)
+
+        from m3vos.trackers.cutie import frames  # noqa: F401
+
+    def track(self, video):
+        import torch
+
+        from m3vos.trackers.cutie.frames import EvalFrames
+
+        ms = float(self.config.get("ms", 30))
+        with EvalFrames(video, 480, torch.device("cpu"), depth=int(self.config.get("depth", 3))) as frames:
+            for t in range(len(video.frames)):
+                frames.image(t)
+                time.sleep(ms / 1000)  # the GPU step; the host thread is free meanwhile
+                yield TrackerOutput(frame=t, labels=video.masks[0])
+
+
+def pipeline_check(args) -> dict:
+    """frames/s of `GpuStubTracker` at 480p and 720p against 1000 / stub-ms."""
+    from m3vos.data.synth import make_synthetic_dataset
+    from m3vos.runner import run
+
+    out: dict = {"stub_ms": args.stub_ms, "ideal_fps": round(1000 / args.stub_ms, 2), "cpus": os.cpu_count(),
+                 "load_average": [round(x, 2) for x in os.getloadavg()]}
+    with tempfile.TemporaryDirectory(prefix="m3vos-bench-warm-") as tmp:  # one-time costs (lazy imports)
+        data = make_synthetic_dataset(Path(tmp) / "data", videos=1, frames=3, height=120, width=160)
+        run("__main__:GpuStubTracker", Path(tmp) / "out", data=data, config={"ms": 1}, progress=False, log=False)
+    for h, w in ((480, 854), (720, 1280)):
+        with tempfile.TemporaryDirectory(prefix="m3vos-bench-pipe-") as tmp:
+            data = make_synthetic_dataset(Path(tmp) / "data", videos=args.videos, frames=args.frames,
+                                          height=h, width=w)
+            # depth 0: frames prepared in the model's thread (the old behaviour), for comparison
+            for label, depth in (("", 3), ("_no_prefetch", 0)):
+                cpu0 = time.process_time()
+                summary = run("__main__:GpuStubTracker", Path(tmp) / f"out{depth}", data=data,
+                              config={"ms": args.stub_ms, "depth": depth}, progress=False, log=False)
+                cpu = time.process_time() - cpu0
+                assert summary.ok
+                tracking = sum(r["seconds"] for r in summary.done)
+                fps = summary.frames / tracking
+                out[f"{h}p{label}"] = {"frames": summary.frames, "frames_per_s": round(fps, 2),
+                                       "ratio_to_ideal": round(fps * args.stub_ms / 1000, 3),
+                                       "cpu_ms_per_frame": round(1000 * cpu / summary.frames, 1)}
+    out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    return out
+
+
 def _time_per_frame(fn, n: int) -> float:
     t = time.perf_counter()
     for i in range(n):
@@ -56,7 +117,22 @@ def main() -> None:
     ap.add_argument("--busy-ms", type=float, default=20.0,
                     help="per-frame time of the emulated model (what a GPU tracker spends)")
     ap.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    ap.add_argument("--pipeline", action="store_true",
+                    help="only the pipeline check: a Cutie-like stub sleeping --stub-ms per frame, 480p and 720p")
+    ap.add_argument("--stub-ms", type=float, default=30.0, help="GPU step time of the --pipeline stub")
     args = ap.parse_args()
+    if args.pipeline:
+        res = pipeline_check(args)
+        if args.json:
+            print(json.dumps(res, indent=2))
+        else:
+            print(f"stub {args.stub_ms:g} ms/frame (ideal {res['ideal_fps']} frames/s), {res['cpus']} CPUs, "
+                  f"load {res['load_average']}")
+            for k in ("480p", "720p", "480p_no_prefetch", "720p_no_prefetch"):
+                print(f"{k}: {res[k]['frames_per_s']} frames/s = {res[k]['ratio_to_ideal']:.3f} x ideal "
+                      f"({res[k]['frames']} frames; runner CPU {res[k]['cpu_ms_per_frame']} ms/frame)")
+            print(f"load average after: {res['load_average_after']}")
+        return
 
     from m3vos.data.masks import encode_mask, read_mask
     from m3vos.data.synth import make_synthetic_dataset

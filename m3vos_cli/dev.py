@@ -70,6 +70,38 @@ def replay_cmd(
                               hint="see the table above; compare the npz arrays step by step")
 
 
+@dev_app.command("gpu-check")
+def gpu_check_cmd(
+    references: Optional[Path] = typer.Option(
+        None, "--references", help="Folder of parity references (default: $M3VOS_SHARED/fixtures/parity)."),
+    device: str = typer.Option("cuda", "--device", help="CUDA device to check, e.g. cuda:1."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Check a GPU machine in one command: parity on CUDA and Cutie/ReVOS speed.
+
+    Replays the parity references on the GPU in fp32 (must pass, as on CPU) and in the default
+    precision tf32 (drift reported), then times Cutie-small/base and ReVOS (frames/s, peak
+    memory) on a synthetic 480p video. Without CUDA it says so and exits 0.
+
+    Example: m3vos dev gpu-check --json
+    """
+    from m3vos.runner.gpu_check import gpu_check
+
+    report = gpu_check(references, device=device, say=lambda s: err_console.print(s))
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        console.print(report["message"])
+        for r in report.get("parity") or []:
+            verdict = ("pass" if r["passed"] else "FAIL") if r["judged"] else "drift (not judged)"
+            console.print(f"parity {r['model']:<12} {r['precision']:<5} max |dp| {r['max_abs_prob_diff']:.2e}  {verdict}")
+        for r in report.get("speed") or []:
+            console.print(f"speed  {r['model']:<12} {r['frames_per_s']:>7.2f} frames/s  peak {r['peak_mb']:.0f} MB "
+                          f"({r['precision']}, 480x854)")
+    if report["cuda"] and not report.get("passed", True):
+        raise typer.Exit(1)
+
+
 def _render(result) -> None:
     from rich.table import Table
 

@@ -31,7 +31,11 @@ def run_command(
     split: str = typer.Option("val", "--split", help="Split file to read (ImageSets/<split>.txt)."),
     videos: Optional[str] = typer.Option(None, "--videos", help="Comma-separated subset of videos."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N (auto: CUDA when present)."),
-    amp: bool = typer.Option(False, "--amp", help="Mixed precision (float16 on CUDA, bfloat16 on CPU)."),
+    precision: Optional[str] = typer.Option(
+        None, "--precision",
+        help="fp32 | tf32 | amp-bf16 | amp-fp16 for torch trackers on CUDA (default tf32: what the official "
+             "Cutie eval does on GPU). CPUs always run fp32. Recorded in run.json."),
+    amp: bool = typer.Option(False, "--amp", help="Same as --precision amp-fp16."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint file (default: the cached download)."),
     config: Optional[List[str]] = typer.Option(None, "--config", "-c",
                                                help="Tracker option KEY=VALUE (repeatable; VALUE is typed as YAML)."),
@@ -40,6 +44,12 @@ def run_command(
     executor: str = typer.Option("local", "--executor", help="local | ray (needs `pip install 'm3vos[ray]'`)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (e.g. auto); default: local."),
     shard: Optional[str] = typer.Option(None, "--shard", help="Run only shard i/N (0-based, balanced by frames)."),
+    max_retries: int = typer.Option(2, "--max-retries",
+                                    help="Retries of a video whose worker process died (segfault, OOM killer); "
+                                         "then it is recorded as failed and the run goes on."),
+    quiet: bool = typer.Option(False, "--quiet", "-q",
+                               help="No progress bar and no log lines (by default, when stderr is not a "
+                                    "terminal, one line per video and a heartbeat every minute)."),
     force: bool = typer.Option(False, "--force", help="Start over: redo every video even in a folder of another run."),
     late_objects: bool = typer.Option(False, "--late-objects",
                                       help="Also give masks of objects first seen after frame 0 (YouTube-VOS style; "
@@ -56,6 +66,8 @@ def run_command(
 
       m3vos run --model cutie-base --gpus 0,1 --out preds/cutie
 
+      m3vos run --model revos --executor ray --address auto --out preds/revos
+
       m3vos run --model revos --shard $SLURM_ARRAY_TASK_ID/8 --out preds/revos
 
       m3vos run --model my_tracker.yaml --out preds/mine
@@ -67,7 +79,8 @@ def run_command(
                   videos=[v.strip() for v in videos.split(",") if v.strip()] if videos else None,
                   device=device, amp=amp, weights=weights, config=parse_config(config), workers=workers,
                   gpus=gpus, executor=executor, address=address, shard=shard, force=force,
-                  late_objects=late_objects)
+                  late_objects=late_objects, precision=precision, max_retries=max_retries,
+                  progress=False if quiet else None, log=False if quiet else None)
     for warning in summary.warnings:
         err_console.print(f"warning: {warning}")
     if as_json:

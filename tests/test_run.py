@@ -246,7 +246,7 @@ def test_option_mistakes_are_caught_before_anything_is_written(data, tmp_path):
     cases = [({"shard": "3/2"}, "bad --shard"), ({"shard": "a/b"}, "bad --shard"), ({"gpus": "x"}, "bad --gpus entry"),
              ({"videos": ["not_a_video"]}, "not_a_video"), ({"device": "tpu"}, "bad --device"),
              ({"executor": "dask"}, "unknown --executor"), ({"workers": 0}, "--workers must be"),
-             ({"gpus": "0,1"}, "CUDA is not available|torch is not installed")]
+             ({"gpus": "0,1"}, "no usable CUDA GPU|needs PyTorch")]
     for kwargs, text in cases:
         with pytest.raises(BadInputError, match=text):
             run("static", out, data=data, progress=False, **kwargs)

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 from m3vos import __version__
 from m3vos.errors import BadInputError, M3vosError
 from m3vos.runner.job import Job, TrackerArgs
-from m3vos.runner.options import check_cuda, parse_gpus, parse_shard, resolve_device
+from m3vos.runner.options import _torch_cuda_count, parse_gpus, parse_shard, resolve_device
 from m3vos.runner.schedule import longest_first, shard as shard_names
 from m3vos.runner.store import RUN_SCHEMA, RunStore
 from m3vos.trackers.base import Tracker
@@ -138,19 +138,23 @@ def _now() -> str:
 
 
 def _devices(cls: type[Tracker], device: str, gpus: str | list[str] | None, workers: int,
-             executor: str) -> list[str]:
-    """One entry per worker. Ray places GPUs itself, so CUDA is checked here only for local runs."""
+             executor: str, address: str | None = None) -> list[str]:
+    """One entry per worker, checked against what exists (never a run that waits forever)."""
     gpu_list = parse_gpus(",".join(gpus) if isinstance(gpus, list) else gpus)
+    if gpu_list and workers > 1:
+        raise BadInputError("--workers and --gpus both given",
+                            hint="--gpus already starts one worker per GPU; list a GPU twice for two workers on it")
+    if executor == "ray":
+        from m3vos.runner.ray_executor import ray_devices
+
+        return ray_devices(gpu_list, device=device, workers=workers,
+                           needs_torch=cls.capabilities.needs_torch, address=address)
     if gpu_list:
-        if workers > 1:
-            raise BadInputError("--workers and --gpus both given",
-                                hint="--gpus already starts one worker per GPU; list a GPU twice for two workers on it")
-        if executor == "local":
-            check_cuda(gpu_list)
+        from m3vos.runner.resources import check_local_gpus
+
+        check_local_gpus(gpu_list, _torch_cuda_count())
         return gpu_list
-    if executor == "local":
-        return [resolve_device(device, needs_torch=cls.capabilities.needs_torch)] * workers
-    return [device if device != "auto" else "cpu"] * workers
+    return [resolve_device(device, needs_torch=cls.capabilities.needs_torch)] * workers
 
 
 def _identity(model: str, cls: type[Tracker], spec: Any, *, config: dict[str, Any], weights_sha: str | None,
@@ -181,8 +185,14 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
         weights: str | Path | None = None, config: dict[str, Any] | None = None, workers: int = 1,
         gpus: str | list[str] | None = None, executor: str = "local", address: str | None = None,
         shard: str | tuple[int, int] | None = None, force: bool = False, late_objects: bool = False,
-        seed: int = 0, progress: bool | None = None) -> RunSummary:
-    """Run `model` over the dataset into `out`; finished videos are skipped, failed ones recorded."""
+        seed: int = 0, progress: bool | None = None, precision: str | None = None,
+        max_retries: int = 2, log: bool | None = None) -> RunSummary:
+    """Run `model` over the dataset into `out`; finished videos are skipped, failed ones recorded.
+
+    `precision`: fp32 | tf32 | amp-bf16 | amp-fp16 (None: tf32, the official eval's; `amp=True`
+    means amp-fp16). `max_retries`: how often a video whose worker process died is retried.
+    `log`: plain lines per video and a heartbeat (default: when stderr is not a terminal)."""
+    from m3vos.runner.precision import check_precision
     from m3vos.data.dataset import open_dataset
     from m3vos.trackers.registry import find_spec, get_tracker
 
@@ -191,12 +201,23 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
     config = dict(config or {})
     cls = get_tracker(model)
     spec = find_spec(model)
+    if cls.capabilities.needs_torch:
+        from m3vos.trackers.registry import torch_missing
+
+        missing = torch_missing(model)
+        if missing:
+            raise BadInputError(missing)
+    explicit_precision = precision is not None or amp
+    precision = check_precision(precision if precision is not None else ("amp-fp16" if amp else None))
+    amp = precision.startswith("amp")
+    if max_retries < 0:
+        raise BadInputError(f"--max-retries must be >= 0, got {max_retries}")
     if executor not in ("local", "ray"):
         raise BadInputError(f"unknown --executor {executor!r}", hint="use local or ray")
     if workers < 1:
         raise BadInputError(f"--workers must be >= 1, got {workers}")
     shard_ix = parse_shard(shard) if isinstance(shard, str) or shard is None else shard
-    devices = _devices(cls, device, gpus, workers, executor)
+    devices = _devices(cls, device, gpus, workers, executor, address)
     weights_file = resolve_weights(cls, model, weights)
 
     dataset = open_dataset(data, split=split)
@@ -215,6 +236,8 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
     ident = dataset.identity()
     identity = _identity(model, cls, spec, config=config, weights_sha=weights_sha, amp=amp,
                          late_objects=late_objects, seed=seed, dataset_ident=ident)
+    if precision not in ("tf32", "amp-fp16") and cls.capabilities.needs_torch:
+        identity["precision"] = precision  # (tf32 and amp-fp16 are the folders' old meaning)
     store = RunStore(out)
     if store.out.exists() and not store.out.is_dir():
         raise BadInputError("--out is a file, not a folder", path=store.out, hint="pass a folder path")
@@ -225,7 +248,9 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
     tracker: Tracker | None = None
     t_load = time.perf_counter()
     if executor == "local" and len(devices) == 1:
-        tracker = targs.build(devices[0])
+        from m3vos.runner.precision import effective
+
+        tracker = targs.build(devices[0], amp=effective(precision, devices[0]).startswith("amp"))
     load_seconds = time.perf_counter() - t_load
     if force:
         store.reset()
@@ -233,6 +258,10 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
     todo_set = set(todo)
     summary = RunSummary(out=Path(out), model=model, selected=len(names),
                          skipped=[n for n in names if n not in todo_set])
+    from m3vos.runner.precision import effective, no_effect_warnings
+
+    summary.warnings += no_effect_warnings(precision, explicit_precision, devices, cls.capabilities.needs_torch,
+                                           model)
     if late_objects and not cls.capabilities.late_objects:
         summary.warnings.append(f"--late-objects: {model} does not accept masks after frame 0; "
                                 "objects that appear later are not given to it")
@@ -251,7 +280,11 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
         "m3vos_version": __version__,
         "environment": _environment(devices),
         "executor": {"kind": executor, "devices": devices, "address": address,
-                     "shard": f"{shard_ix[0]}/{shard_ix[1]}" if shard_ix else None},
+                     "shard": f"{shard_ix[0]}/{shard_ix[1]}" if shard_ix else None, "max_retries": max_retries},
+        "precision": {"requested": precision, "explicit": explicit_precision,
+                      "effective": {d: effective(precision, d) for d in dict.fromkeys(devices)},
+                      "default_reason": "tf32: the official Cutie eval on GPU (amp False, torch's TF32 "
+                                        "convolutions); see docs/run.md"},
         "status": "running",
         "started": _now(),
     }
@@ -263,8 +296,15 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
                             hint="pass a writable --out folder with free space") from None
 
     job = Job(tracker=targs, data_root=str(dataset.root), split=split, out=str(store.out),
-              late_objects=late_objects, seed=seed)
+              late_objects=late_objects, seed=seed, precision=precision)
+    from m3vos.runner.logs import RunLog, log_enabled
     from m3vos.utils.progress import make_progress
+
+    run_log = RunLog(len(todo), sum(frames[n] for n in todo)) if log_enabled(log, progress) else None
+    if run_log is not None:
+        for warning in summary.warnings:
+            run_log.line(f"warning: {warning}")
+        run_log.start()
 
     status = "complete"
     with make_progress(enabled=progress) as bar, _sigterm_as_interrupt():
@@ -286,10 +326,13 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
             elif kind == "failed":
                 summary.failed.append(payload)
                 bar.update(vid_task, advance=1)
+            if run_log is not None:
+                run_log.event(kind, name, payload)
 
         try:
             if todo:
-                _execute(job, todo, devices, on_event, executor=executor, address=address, tracker=tracker)
+                _execute(job, todo, devices, on_event, executor=executor, address=address, tracker=tracker,
+                         max_retries=max_retries)
         except KeyboardInterrupt:
             status = "interrupted"
         except BaseException:
@@ -300,6 +343,8 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
                 with contextlib.suppress(Exception):
                     tracker.close()
             summary.wall_seconds = time.perf_counter() - t_start
+            if run_log is not None:
+                run_log.beat(force=True)
             _finish_run_doc(store, doc, summary, status, load_seconds, names)
     if status == "interrupted":
         raise RunInterrupted(f"interrupted: {len(summary.done)} video(s) finished this time, "
@@ -309,12 +354,12 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
 
 
 def _execute(job: Job, todo: list[str], devices: list[str], on_event: Any, *, executor: str,
-             address: str | None, tracker: Tracker | None) -> None:
+             address: str | None, tracker: Tracker | None, max_retries: int = 2) -> None:
     """Serial in this process, a pool of worker processes, or Ray: the same per-video code."""
     if executor == "ray":
         from m3vos.runner.ray_executor import run_ray
 
-        run_ray(job, todo, devices, on_event, address=address)
+        run_ray(job, todo, devices, on_event, address=address, max_retries=max_retries)
     elif len(devices) == 1:
         from m3vos.runner.local import run_serial
 
@@ -322,7 +367,7 @@ def _execute(job: Job, todo: list[str], devices: list[str], on_event: Any, *, ex
     else:
         from m3vos.runner.local import run_pool
 
-        run_pool(job, todo, devices, on_event)
+        run_pool(job, todo, devices, on_event, max_retries=max_retries)
 
 
 def _finish_run_doc(store: RunStore, doc: dict[str, Any], summary: RunSummary, status: str,

@@ -25,12 +25,12 @@ class TrackerArgs:
     config: dict[str, Any] = field(default_factory=dict)
     amp: bool = False
 
-    def build(self, device: str) -> Tracker:
+    def build(self, device: str, amp: bool | None = None) -> Tracker:
         from m3vos.trackers.registry import get_tracker
 
         cls = get_tracker(self.model)
         return cls(device=device, weights=Path(self.weights) if self.weights else None,
-                   config=dict(self.config), amp=self.amp)
+                   config=dict(self.config), amp=self.amp if amp is None else amp)
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class Job:
     out: str
     late_objects: bool = False
     seed: int = 0
+    precision: str = "fp32"   # requested; each worker runs `precision.effective(...)` on its device
 
     def open_dataset(self) -> Any:
         from m3vos.data.dataset import open_dataset
@@ -55,15 +56,20 @@ class VideoWorker:
     """One loaded tracker and an open dataset, running videos one at a time."""
 
     def __init__(self, job: Job, device: str, tracker: Tracker | None = None) -> None:
+        from m3vos.runner.precision import apply_backends, autocast_dtype, effective
+
         self.job = job
         self.device = device
-        self.tracker = tracker if tracker is not None else job.tracker.build(device)
+        self.precision = effective(job.precision, device)
+        self.tracker = tracker if tracker is not None else job.tracker.build(
+            device, amp=autocast_dtype(self.precision) is not None)
+        apply_backends(self.precision, device)  # after the build: the tracker imports torch
         self.dataset = job.open_dataset()
         self.store = job.store()
 
     def run(self, name: str, progress: Callable[[int], None] | None = None) -> tuple[str, dict[str, Any]]:
         return run_one(self.tracker, self.dataset, name, self.store, late_objects=self.job.late_objects,
-                       seed=self.job.seed, progress=progress)
+                       seed=self.job.seed, progress=progress, precision=self.precision)
 
     def close(self) -> None:
         self.tracker.close()

@@ -37,25 +37,27 @@ def seed_everything(seed: int) -> None:
 
 
 @contextlib.contextmanager
-def torch_context(device: str, amp: bool) -> Iterator[None]:
-    """`inference_mode` and AMP around `track()` for torch trackers; nothing for the others."""
+def torch_context(device: str, precision: str = "fp32") -> Iterator[None]:
+    """`inference_mode` and, for `amp-*` precisions on CUDA, autocast around `track()` for torch
+    trackers; nothing for the others. (`precision.effective` has already made CPU runs fp32.)"""
     if "torch" not in sys.modules:
         yield
         return
     import torch
 
+    from m3vos.runner.precision import autocast_dtype
+
+    dtype = autocast_dtype(precision)
     with contextlib.ExitStack() as stack:
         stack.enter_context(torch.inference_mode())
-        if amp:
-            kind = "cuda" if device.startswith("cuda") else "cpu"
-            dtype = torch.float16 if kind == "cuda" else torch.bfloat16
-            stack.enter_context(torch.autocast(kind, dtype=dtype))
+        if dtype is not None and device.startswith("cuda"):
+            stack.enter_context(torch.autocast("cuda", dtype=getattr(torch, dtype)))
         yield
 
 
 def _peak_memory_mb(device: str) -> dict[str, float]:
     mem = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
-    if device.startswith("cuda") and "torch" in sys.modules:
+    if device.startswith("cuda") and "torch" in sys.modules and sys.modules["torch"].cuda.is_available():
         import torch
 
         mem["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
@@ -63,14 +65,14 @@ def _peak_memory_mb(device: str) -> dict[str, float]:
 
 
 def _reset_peak(device: str) -> None:
-    if device.startswith("cuda") and "torch" in sys.modules:
+    if device.startswith("cuda") and "torch" in sys.modules and sys.modules["torch"].cuda.is_available():
         import torch
 
         torch.cuda.reset_peak_memory_stats(device)
 
 
 def track_video(tracker: Tracker, src: VideoSource, store: RunStore, *, seed: int = 0,
-                progress: ProgressFn | None = None) -> dict[str, Any]:
+                progress: ProgressFn | None = None, precision: str = "fp32") -> dict[str, Any]:
     """Track `src` with `tracker` into `store`; returns the done record (already written)."""
     store.clean_temps(src.name)
     cls = type(tracker)
@@ -84,7 +86,7 @@ def track_video(tracker: Tracker, src: VideoSource, store: RunStore, *, seed: in
     with atomic_dir(store.video_dir(src.name)) as tmp:
         writer = PngWriter(tmp, src.palette)
         try:
-            with torch_context(device, bool(getattr(tracker, "amp", False))):
+            with torch_context(device, precision):
                 for out in tracker.track(video_in):
                     labels = restore_output(out, n=ids.n, size=src.size, num_frames=src.num_frames)
                     order.see(int(out.frame))
@@ -110,6 +112,7 @@ def track_video(tracker: Tracker, src: VideoSource, store: RunStore, *, seed: in
         "seconds": round(seconds, 4),
         "fps": round(src.num_frames / seconds, 3) if seconds > 0 else None,
         "device": device,
+        "precision": precision,
         **_peak_memory_mb(device),
         "files": files,
     }
@@ -126,11 +129,11 @@ def failure_record(name: str, exc: BaseException) -> dict[str, Any]:
 
 
 def run_one(tracker: Tracker, dataset: Any, name: str, store: RunStore, *, late_objects: bool,
-            seed: int, progress: ProgressFn | None = None) -> tuple[str, dict[str, Any]]:
+            seed: int, progress: ProgressFn | None = None, precision: str = "fp32") -> tuple[str, dict[str, Any]]:
     """("done", record) or ("failed", record); only KeyboardInterrupt escapes."""
     try:
         src = VideoSource.from_video(dataset.video(name), late_objects=late_objects)
-        return "done", track_video(tracker, src, store, seed=seed, progress=progress)
+        return "done", track_video(tracker, src, store, seed=seed, progress=progress, precision=precision)
     except Exception as exc:  # one bad video must not stop the run: record it and go on
         rec = failure_record(name, exc)
         try:

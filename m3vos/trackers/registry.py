@@ -168,6 +168,16 @@ def weights_status(cls: type[Tracker]) -> tuple[str | None, bool | None]:
         return wname, False
 
 
+def torch_missing(name: str) -> str | None:
+    """The one-line message for a torch tracker when PyTorch cannot be imported, else None."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return (f"{name} needs PyTorch: pip install torch (CPU) or the CUDA build, "
+                "then pip install 'm3vos[torch]'")
+    return None
+
+
 def describe(spec: TrackerSpec) -> dict[str, Any]:
     """A row for `m3vos trackers list`: imports the tracker, and reports (not raises) failures."""
     row: dict[str, Any] = {"name": spec.name, "source": spec.source, "target": spec.target,
@@ -181,8 +191,12 @@ def describe(spec: TrackerSpec) -> dict[str, Any]:
     except Exception as exc:  # a broken plug-in must not break the listing
         row["error"] = f"{type(exc).__name__}: {exc}"
         return row
-    row["available"] = True
     row["capabilities"] = cls.capabilities.flags()
+    missing = torch_missing(spec.name) if cls.capabilities.needs_torch else None
+    if missing:
+        row["error"] = missing
+        return row
+    row["available"] = True
     row["weights"], row["weights_present"] = weights_status(cls)
     row["input_short_side"] = getattr(cls, "input_short_side", None)
     return row

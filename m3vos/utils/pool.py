@@ -28,7 +28,13 @@ def _opencv_threads_paused() -> Iterator[None]:
 
 
 def _init_worker(extra: Callable[[], None] | None) -> None:
+    import os
+
     import cv2
+
+    from m3vos.utils.lifeline import die_with_parent
+
+    die_with_parent(os.getppid())  # a SIGKILLed parent must not leave its pool running
 
     cv2.setNumThreads(1)
     # Interrupts are the parent's business (it terminates the pool); workers just stop.

@@ -76,6 +76,14 @@ def load_mask(path: str | Path, size: int) -> np.ndarray:
     return resize_mask(mask, size)
 
 
+def no_cpu_autocast(device: torch.device):
+    """The official AMP is CUDA-only: on a CPU, switch off any autocast a caller opened so the
+    resizes and the argmax stay float32 (the core does the same for the network)."""
+    import contextlib
+
+    return torch.autocast("cpu", enabled=False) if device.type == "cpu" else contextlib.nullcontext()
+
+
 def prob_to_original(prob: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     """[C, h, w] probabilities -> [C, H, W]: bilinear, no antialiasing (ResultSaver)."""
     if tuple(prob.shape[-2:]) == tuple(shape):

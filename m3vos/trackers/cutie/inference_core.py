@@ -109,7 +109,9 @@ class InferenceCore:
         around the caller is switched off, so results do not depend on it (parity is float32)."""
         kind = self.device.type
         if kind == "cuda":
-            return torch.autocast("cuda", dtype=torch.float16, enabled=self.settings.amp)
+            # the runner's `--precision amp-bf16` opens a bfloat16 autocast: keep its dtype
+            dtype = _outer_cuda_autocast_dtype() or torch.float16
+            return torch.autocast("cuda", dtype=dtype, enabled=self.settings.amp)
         if kind == "cpu":
             return torch.autocast("cpu", enabled=False)
         return contextlib.nullcontext()
@@ -298,6 +300,14 @@ class InferenceCore:
         self.last_mem_ti = state.last_mem_ti
         self.memory.sensory = dict(state.sensory)
         self.last_mask = state.last_mask
+
+
+def _outer_cuda_autocast_dtype():
+    """The dtype of an enclosing CUDA autocast, or None (torch < 2.4 has other names)."""
+    try:
+        return torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else None
+    except (AttributeError, TypeError):
+        return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else None
 
 
 def _nonzero_ids(mask: torch.Tensor) -> list[int]:

@@ -71,40 +71,24 @@ class CutieTracker(Tracker):
         import torch
 
         from m3vos.trackers.cutie import eval_io
+        from m3vos.trackers.cutie.frames import EvalFrames
         from m3vos.trackers.cutie.inference_core import InferenceCore
 
         network = self.network
         device = torch.device(self.device)
-        size = self.settings.size
         num_frames = len(video.frames)
         core = InferenceCore(network, self.settings)
-        given = sorted(video.masks)
-        start = given[0] if given else num_frames
-        # The official AMP is CUDA-only: on CPU, switch off any autocast the caller opened so
-        # the resizes and the argmax stay float32 (the core does the same for the network).
-        no_cpu_autocast = torch.autocast("cpu", enabled=False) if device.type == "cpu" \
-            else contextlib.nullcontext()
-        with torch.inference_mode(), no_cpu_autocast:
+        with EvalFrames(video, self.settings.size, device) as frames, torch.inference_mode(), \
+                eval_io.no_cpu_autocast(device):
             for t in range(num_frames):
-                rgb = np.asarray(video.frames[t])
-                if rgb.ndim != 3 or rgb.shape[2] != 3:
-                    raise BadInputError(f"video {video.name}: frame {t} has shape {rgb.shape}, "
-                                        "expected H x W x 3 RGB", hint="check the frame files")
-                shape = rgb.shape[:2]
-                if t < start:  # the official loop skips frames before the first mask
-                    yield TrackerOutput(frame=t, labels=np.zeros(shape, dtype=np.uint8))
+                if t < frames.start:  # the official loop skips frames before the first mask
+                    yield TrackerOutput(frame=t, labels=np.zeros(frames.shape(t), dtype=np.uint8))
                     continue
-                image = eval_io.resize_image(eval_io.image_to_tensor(rgb), size).to(device)
-                mask_t, objects = None, None
-                if t in video.masks:
-                    mask = eval_io.resize_mask(np.asarray(video.masks[t], dtype=np.uint8), size)
-                    objects = [int(i) for i in np.unique(mask) if i not in (0, 255)]
-                    if objects or t == start:
-                        mask = np.where(mask == 255, 0, mask)
-                        mask_t = torch.from_numpy(mask.astype(np.int64)).to(device)
+                image = frames.image(t)
+                mask_t, objects = frames.mask(t)
                 prob = core.step(image, mask_t, objects, end=(t == num_frames - 1))
                 labels = eval_io.prob_to_labels(prob.float(), core.object_manager.tmp_to_obj(),
-                                                shape)
+                                                frames.shape(t))
                 yield TrackerOutput(frame=t, labels=labels)
 
     def close(self) -> None:

@@ -60,42 +60,19 @@ class ReVOSTracker(CutieTracker):
         import torch
 
         from m3vos.trackers.cutie import eval_io
+        from m3vos.trackers.cutie.frames import EvalFrames
         from m3vos.trackers.revos.loop import ReVOSCore, revos_steps
 
-        network = self.network
         device = torch.device(self.device)
-        size = self.settings.size
         num_frames = len(video.frames)
-        given = sorted(video.masks)
-        start = given[0] if given else num_frames
-        shapes: dict[int, tuple[int, int]] = {}
-
-        def rgb_at(t: int) -> np.ndarray:
-            rgb = np.asarray(video.frames[t])
-            if rgb.ndim != 3 or rgb.shape[2] != 3:
-                raise BadInputError(f"video {video.name}: frame {t} has shape {rgb.shape}, "
-                                    "expected H x W x 3 RGB", hint="check the frame files")
-            shapes[t] = rgb.shape[:2]
-            return rgb
-
-        def image_at(t: int) -> torch.Tensor:
-            return eval_io.resize_image(eval_io.image_to_tensor(rgb_at(t)), size).to(device)
-
-        def mask_at(t: int):
-            if t not in video.masks:
-                return None, None
-            mask = eval_io.resize_mask(np.asarray(video.masks[t], dtype=np.uint8), size)
-            objects = [int(i) for i in np.unique(mask) if i not in (0, 255)]
-            if not objects and t != start:
-                return None, None   # an empty later mask gives nothing new
-            mask = np.where(mask == 255, 0, mask)
-            return torch.from_numpy(mask.astype(np.int64)).to(device), objects
-
-        for t in range(min(start, num_frames)):   # the official loop skips these frames
-            yield TrackerOutput(frame=t, labels=np.zeros(rgb_at(t).shape[:2], dtype=np.uint8))
-        core = ReVOSCore(network, self.settings, self.revos)
-        with torch.inference_mode():
-            for step in revos_steps(core, num_frames, image_at, mask_at):
-                labels = eval_io.prob_to_labels(step.prob.float(), core.object_manager.tmp_to_obj(),
-                                                shapes[step.frame])
-                yield TrackerOutput(frame=step.frame, labels=labels)
+        # keep the reverse window's prepared frames: a reverse pass decodes nothing again
+        keep = self.revos.polish_frames + 1 if self.revos.reverse else 0
+        with EvalFrames(video, self.settings.size, device, keep=keep) as frames:
+            for t in range(min(frames.start, num_frames)):   # the official loop skips these frames
+                yield TrackerOutput(frame=t, labels=np.zeros(frames.shape(t), dtype=np.uint8))
+            core = ReVOSCore(self.network, self.settings, self.revos)
+            with torch.inference_mode(), eval_io.no_cpu_autocast(device):
+                for step in revos_steps(core, num_frames, frames.image, frames.mask):
+                    labels = eval_io.prob_to_labels(step.prob.float(), core.object_manager.tmp_to_obj(),
+                                                    frames.shape(step.frame))
+                    yield TrackerOutput(frame=step.frame, labels=labels)

@@ -1,0 +1,84 @@
+"""Frames and masks as the official Cutie/ReVOS eval feeds them, prepared ahead of the model.
+
+One implementation for `cutie-*` and `revos` (they had drifted: one switched CPU autocast off
+around the resizes, the other not). Per frame: check the RGB array, ToTensor, the eval
+loader's antialiased resize to the 480 short side (`eval_io`), on the CPU, in float32, in a
+background thread (`m3vos.runner.pipeline.Prefetcher`); on CUDA the tensor is pinned and
+copied without blocking. The last `keep` prepared frames are kept for ReVOS's reverse passes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from m3vos.errors import BadInputError
+from m3vos.runner.pipeline import Prefetcher
+from m3vos.trackers.base import VideoInput
+from m3vos.trackers.cutie import eval_io
+
+
+class EvalFrames:
+    """`image(t)` ([3, h, w] float on the device), `mask(t)`, and each frame's original shape."""
+
+    def __init__(self, video: VideoInput, size: int, device: torch.device, *, keep: int = 0,
+                 depth: int = 3) -> None:
+        self.video = video
+        self.size = size
+        self.device = device
+        self.pin = device.type == "cuda"
+        self.shapes: dict[int, tuple[int, int]] = {}
+        given = sorted(video.masks)
+        self.start = given[0] if given else len(video.frames)
+        self.frames: Prefetcher[torch.Tensor] = Prefetcher(self._prepare, len(video.frames), depth=depth,
+                                                           keep=keep)
+
+    def rgb(self, t: int) -> np.ndarray:
+        rgb = np.asarray(self.video.frames[t])
+        if rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise BadInputError(f"video {self.video.name}: frame {t} has shape {rgb.shape}, "
+                                "expected H x W x 3 RGB", hint="check the frame files")
+        self.shapes[t] = rgb.shape[:2]
+        return rgb
+
+    def _prepare(self, t: int) -> torch.Tensor:
+        # Runs in the prefetch thread: grad and autocast modes are per thread, so both are set
+        # here explicitly (float32 resize, as the official CPU-side loader).
+        with torch.inference_mode(), torch.autocast("cpu", enabled=False):
+            image = eval_io.resize_image(eval_io.image_to_tensor(self.rgb(t)), self.size)
+            if self.pin:
+                image = image.pin_memory()
+        return image
+
+    def image(self, t: int) -> torch.Tensor:
+        image = self.frames.get(t)
+        return image.to(self.device, non_blocking=self.pin)
+
+    def shape(self, t: int) -> tuple[int, int]:
+        """Original (H, W) of frame t (frames before the first mask are read only for this)."""
+        if t not in self.shapes:
+            self.frames.get(t)
+        return self.shapes[t]
+
+    def mask(self, t: int) -> tuple[torch.Tensor | None, list[int] | None]:
+        """The input mask of frame t, resized with PIL nearest, and its sorted object ids; (None,
+        None) when t has none, or when a later mask holds no object."""
+        if t not in self.video.masks:
+            return None, None
+        mask = eval_io.resize_mask(np.asarray(self.video.masks[t], dtype=np.uint8), self.size)
+        objects = [int(i) for i in np.unique(mask) if i not in (0, 255)]
+        if not objects and t != self.start:
+            return None, None  # an empty later mask gives nothing new
+        mask = np.where(mask == 255, 0, mask)
+        return torch.from_numpy(mask.astype(np.int64)).to(self.device), objects
+
+    def close(self) -> None:
+        self.frames.close()
+
+    def __enter__(self) -> "EvalFrames":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
