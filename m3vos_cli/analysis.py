@@ -228,7 +228,12 @@ Writes PNG figures (J per transition and per group with object counts, J vs ln s
 velocity with a smoothed trend and bin means, J over normalised time for the worst objects, GT
 entropy curves, a contact sheet: image | ground truth | each run's prediction), a self-contained
 report.html (figures embedded, click a header to sort) and a report.md summary. Several folders
-are drawn side by side.
+are drawn side by side, into FIRST/report-vs-OTHERS/ (a single-run report is never overwritten).
+
+Each report states every run's provenance (protocol, options, J_cc variant, m3vos version,
+dataset fingerprint, tracker, config, weights, scoring date); breakdown rows carry their object
+count and a 95% bootstrap interval over videos, rows of fewer than 3 objects are marked. Runs
+scored differently are refused (exit 2) unless --allow-mixed.
 
 Examples:
 
@@ -249,12 +254,16 @@ def report(
     metric: str = typer.Option("J-Mean", "--metric", help="Metric the plots and worst-object lists use."),
     worst: int = typer.Option(6, "--worst", min=1, max=50, help="How many worst objects to show."),
     entropy: bool = typer.Option(True, "--entropy/--no-entropy", help="Compute GT entropy curves (slower)."),
+    names: Optional[list[str]] = typer.Option(None, "--name", help="PATH=NAME display name of a run, repeatable."),
+    allow_mixed: bool = typer.Option(False, "--allow-mixed",
+                                     help="Report runs scored differently anyway (marked MIXED)."),
 ) -> None:
     from m3vos.analysis.report import breakdown_frame, write_report
 
     both = not html and not md
     rep = write_report(results, out, data=data, labels=labels, html_page=html or both, markdown=md or both,
-                       worst=worst, entropy=entropy, metric=metric)
+                       worst=worst, entropy=entropy, metric=metric, allow_mixed=allow_mixed,
+                       names=_parse_names(names))
     from rich.table import Table
 
     t = Table(title="summary", title_justify="left")
@@ -274,7 +283,7 @@ def report(
                              for v in r))
             console.print(bt)
     for n in rep.notes:
-        err_console.print(f"note: {n}", markup=False)
+        err_console.print(f"WARNING: {n}" if n.startswith("MIXED") else f"note: {n}", markup=False)
     console.print(f"report: {rep.out_dir}/ ({len(rep.files)} files: "
                   f"{', '.join(p.name for p in rep.files)})")
 
@@ -304,6 +313,19 @@ Examples:
 
   m3vos leaderboard new/ --fail-under J-Mean=60% --fail-over J-Decay=0.2
 """
+
+
+def _parse_names(specs: Optional[list[str]]) -> dict[str, str]:
+    """`--name PATH=NAME` options -> {PATH: NAME}."""
+    from m3vos.errors import BadInputError
+
+    named: dict[str, str] = {}
+    for spec in specs or []:
+        path, sep, name = spec.rpartition("=")
+        if not sep or not path or not name.strip():
+            raise BadInputError(f"bad --name {spec!r}", hint="write --name PATH=NAME, e.g. --name runs/a=ReVOS")
+        named[path] = name.strip()
+    return named
 
 
 class BoardFormat(str, Enum):
@@ -356,14 +378,8 @@ def leaderboard(
     thresholds = parse_thresholds(fail_under) + parse_thresholds(fail_over, OVER)
     if max_drop is not None and baseline is None:
         raise BadInputError("--max-drop needs --baseline", hint="pass --baseline OLD/results.json")
-    named: dict[str, str] = {}
-    for spec in names or []:
-        path, sep, name = spec.rpartition("=")
-        if not sep or not path or not name.strip():
-            raise BadInputError(f"bad --name {spec!r}", hint="write --name PATH=NAME, e.g. --name runs/a=ReVOS")
-        named[path] = name.strip()
     board = build_leaderboard(results, metric=metric, baseline=baseline, n_boot=n_boot, seed=seed,
-                              allow_mixed=allow_mixed, names=named,
+                              allow_mixed=allow_mixed, names=_parse_names(names),
                               show=[m.strip() for m in show.split(",") if m.strip()] if show else None,
                               percent=percent)
     failures = gate_failures(board, thresholds=thresholds, max_drop=max_drop)
