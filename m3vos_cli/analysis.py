@@ -368,6 +368,7 @@ def leaderboard(
     allow_mixed: bool = typer.Option(False, "--allow-mixed",
                                      help="Rank runs scored differently anyway: a loud warning and a MIXED mark "
                                           "in every output."),
+    ci: bool = typer.Option(True, "--ci/--no-ci", help="Intervals in the LaTeX table (the others always have them)."),
     n_boot: int = typer.Option(2000, "--n-boot", min=100, max=100000, help="Bootstrap resamples."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed (fixed: intervals are reproducible)."),
 ) -> None:
@@ -382,6 +383,7 @@ def leaderboard(
                               allow_mixed=allow_mixed, names=_parse_names(names),
                               show=[m.strip() for m in show.split(",") if m.strip()] if show else None,
                               percent=percent)
+    board.show_ci = ci
     failures = gate_failures(board, thresholds=thresholds, max_drop=max_drop)
     import sys
 

@@ -63,6 +63,7 @@ class Leaderboard:
     notes: list[str] = field(default_factory=list)
     percent: bool = False              # print tables as 75.6 (JSON and CSV stay fractions)
     mixed: bool = False                # --allow-mixed let differently scored runs in
+    show_ci: bool = True               # intervals in the LaTeX table
 
     @property
     def higher_is_better(self) -> bool:
@@ -173,15 +174,17 @@ class Leaderboard:
             df[self.metric] = df["mean"]
         return df.to_csv(index=False, lineterminator="\n")
 
-    def to_latex(self, *, ci: bool = True) -> str:
+    def to_latex(self, *, ci: bool | None = None) -> str:
         """A booktabs table, one row per entry, best per metric column in bold (its direction)."""
         from m3vos.analysis.export import to_latex
 
+        ci = self.show_ci if ci is None else ci
         df = self.to_frame().drop(columns=["baseline"])
         df["rank"] = [str(r) if r is not pd.NA else "base" for r in df["rank"]]
         if not ci:
             df = df.drop(columns=["ci_low", "ci_high", "diff_low", "diff_high"])
-        prov_lines = [f"{e.name}: " + ", ".join(f"{k}={v}" for k, v in e.provenance.items() if k not in ("run",))
+        prov_lines = [f"{e.name}: " + ", ".join(f"{k}={v}" for k, v in e.provenance.items()
+                                                 if k not in ("run", "random_weights"))
                       for e in self.entries]
         st = self.style(ci=ci)
         st.notes = [*self.notes, *prov_lines]
