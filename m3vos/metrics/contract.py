@@ -271,13 +271,13 @@ def validate_document(doc: Any, file: Path) -> list[str]:
         raise BadInputError("results hold no scored objects (per_object is empty)", path=file,
                             hint="score a predictions folder that covers at least one video")
     entries = list(per_object.items())
-    keys: dict[str, None] = {}
-    for key, entry in entries:
-        if not isinstance(entry, dict):
-            raise BadInputError(f"per_object[{key!r}] is not an object", path=file, hint="re-run `m3vos score`")
-        keys.update(dict.fromkeys(entry))
-    names = [m for m in keys if m not in ENTRY_FIELDS]
     dicts = [e for _, e in entries]
+    if set(map(type, dicts)) != {dict}:
+        key = next(k for k, e in entries if not isinstance(e, dict))
+        raise BadInputError(f"per_object[{key!r}] is not an object", path=file, hint="re-run `m3vos score`")
+    first = list(dicts[0])
+    extra = set().union(*dicts).difference(first)          # keys the first object lacks (rare)
+    names = [m for m in first + sorted(extra) if m not in ENTRY_FIELDS]
     for m in names:
         spec = metric_spec(m)
         if spec is None or m not in known:
