@@ -257,24 +257,27 @@ def report(
     names: Optional[list[str]] = typer.Option(None, "--name", help="PATH=NAME display name of a run, repeatable."),
     allow_mixed: bool = typer.Option(False, "--allow-mixed",
                                      help="Report runs scored differently anyway (marked MIXED)."),
+    percent: bool = typer.Option(False, "--percent",
+                                 help="Tables in the paper convention (75.6); the CSVs stay fractions."),
 ) -> None:
-    from m3vos.analysis.report import breakdown_frame, write_report
+    from m3vos.analysis.report import write_report
 
     both = not html and not md
     rep = write_report(results, out, data=data, labels=labels, html_page=html or both, markdown=md or both,
                        worst=worst, entropy=entropy, metric=metric, allow_mixed=allow_mixed,
-                       names=_parse_names(names))
+                       names=_parse_names(names), percent=percent)
     from rich.table import Table
 
     t = Table(title="summary", title_justify="left")
-    for c in rep.summary.columns:
+    summary = rep.table(rep.summary)
+    for c in summary.columns:
         t.add_column(str(c), justify="left" if c == "run" else "right")
-    for _, r in rep.summary.iterrows():
+    for _, r in summary.iterrows():
         t.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in r))
     console.print(t)
     for name in ("group", "intra"):
         if name in rep.breakdowns:
-            df = breakdown_frame(rep.breakdowns[name], metric)
+            df = rep.breakdown(name)
             bt = Table(title=f"{metric} per {name}", title_justify="left")
             for c in df.columns:
                 bt.add_column(str(c), justify="left" if c == "value" else "right")

@@ -311,6 +311,8 @@ def test_score_several_folders_md_and_random_weights_everywhere(cli, synth, tmp_
     board = cli("leaderboard", a, b, "--format", "md", "--n-boot", "200", check=0).stdout
     assert re.search(r"\| 2 \| static \|.*random weights: the numbers mean nothing \|", board)
     assert "random (seed 7)" in board and '{"k": 1}' in board
-    rep = cli("report", a, b, "--md", "--no-entropy", check=0)
+    rep = cli("report", a, b, "--md", "--no-entropy", "--percent", check=0)
     assert "random weights" in rep.stderr
-    assert "random (seed 7)" in (a / "report-vs-static" / "report.md").read_text()
+    md = (a / "report-vs-static" / "report.md").read_text()
+    assert "random (seed 7)" in md
+    assert re.search(rf"\| shift \| \d+ \| \d+ \| {ja['global']['J-Mean'] * 100:.1f} \|", md)

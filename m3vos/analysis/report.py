@@ -50,6 +50,14 @@ class Report:
     notes: list[str] = field(default_factory=list)
     provenance: pd.DataFrame = field(default_factory=pd.DataFrame)
     metric: str = MAIN_METRIC
+    percent: bool = False          # tables in the paper convention (75.6); CSVs stay fractions
+
+    def table(self, df: pd.DataFrame) -> pd.DataFrame:
+        """`df` as printed: metric columns in percent when asked."""
+        return _percent_frame(df) if self.percent else df
+
+    def breakdown(self, name: str) -> pd.DataFrame:
+        return self.table(breakdown_frame(self.breakdowns[name], self.metric, percent=self.percent))
 
     @property
     def main_file(self) -> Path:
@@ -86,7 +94,7 @@ def write_report(result_dirs: Sequence[str | Path], out_dir: str | Path | None =
                  html_page: bool = True,
                  markdown: bool = True, worst: int = 6, contact_frames: int = 3, entropy: bool = True,
                  metric: str = MAIN_METRIC, progress: bool | None = None, allow_mixed: bool = False,
-                 names: dict[str, str] | None = None) -> Report:
+                 names: dict[str, str] | None = None, percent: bool = False) -> Report:
     """Build the report for `result_dirs` and write it into `out_dir` (default: the first folder's
     `report/` for one run, `report-vs-<other runs>/` for several).
 
@@ -178,7 +186,7 @@ def write_report(result_dirs: Sequence[str | Path], out_dir: str | Path | None =
         else:
             notes.append("contact sheet skipped: no frames or predictions found for the worst objects")
     rep = Report(out, [r.name for r in runs], summary, bds, worst_tables, figs, notes=notes, provenance=prov,
-                 metric=metric)
+                 metric=metric, percent=percent)
     for name, t in tables.items():
         atomic_write_text(out / (f"objects-{_safe(name)}.csv" if len(tables) > 1 else "objects.csv"),
                           t.drop(columns=[c for c in ("entropy_curve",) if c in t.columns]).to_csv(index=False))
@@ -337,7 +345,8 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def breakdown_frame(rows_by_run: dict[str, list[dict[str, Any]]], metric: str = MAIN_METRIC) -> pd.DataFrame:
+def breakdown_frame(rows_by_run: dict[str, list[dict[str, Any]]], metric: str = MAIN_METRIC, *,
+                    percent: bool = False) -> pd.DataFrame:
     """One table per breakdown: value, then `<run> objects`, `<run> metric` and (when the rows carry
     intervals) `<run> 95% CI` columns side by side; rows with fewer than 3 objects get a mark."""
     values: list[str] = []
@@ -350,17 +359,30 @@ def breakdown_frame(rows_by_run: dict[str, list[dict[str, Any]]], metric: str = 
         out[f"{prefix}objects"] = [by[v]["n_objects"] if v in by else 0 for v in values]
         out[f"{prefix}{metric}"] = [by[v].get(metric) if v in by else None for v in values]
         if any("ci_low" in r for r in rows):
-            out[f"{prefix}95% CI"] = [_interval(by.get(v)) for v in values]
+            out[f"{prefix}95% CI"] = [_interval(by.get(v), percent) for v in values]
     if any("small" in r for rows in rows_by_run.values() for r in rows):
         small = {v for rows in rows_by_run.values() for r in rows if r.get("small") for v in [r["value"]]}
         out["n<3"] = ["yes" if v in small else "" for v in values]
     return out
 
 
-def _interval(row: dict[str, Any] | None) -> str:
+def _interval(row: dict[str, Any] | None, percent: bool = False) -> str:
     if not row or row.get("ci_low") is None or row.get("ci_high") is None:
         return "—"
+    if percent:
+        return f"[{row['ci_low'] * 100:.1f}, {row['ci_high'] * 100:.1f}]"
     return f"[{row['ci_low']:.4f}, {row['ci_high']:.4f}]"
+
+
+def _percent_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Metric columns (`J-Mean`, `static J-Mean`, ...) as percent strings with one decimal."""
+    from m3vos.metrics.contract import metric_spec
+
+    out = df.copy()
+    for c in out.columns:
+        if metric_spec(str(c).split(" ")[-1]) is not None and pd.api.types.is_numeric_dtype(out[c]):
+            out[c] = ["—" if v is None or not math.isfinite(float(v)) else f"{float(v) * 100:.1f}" for v in out[c]]
+    return out
 
 
 def _md_table(df: pd.DataFrame) -> str:
@@ -381,15 +403,15 @@ def render_markdown(rep: Report) -> str:
     mixed = [n for n in rep.notes if n.startswith("MIXED")]
     parts = [f"# m3vos report: {', '.join(rep.runs)}", ""]
     parts += [f"> **{n}**" for n in mixed] + ([""] if mixed else [])
-    parts += ["## Summary", "", _md_table(rep.summary), ""]
+    parts += ["## Summary", "", _md_table(rep.table(rep.summary)), ""]
     if len(rep.provenance):
         parts += ["## Provenance", "", _md_table(rep.provenance), ""]
     parts += [f"_{_CI_NOTE}_", ""]
     for name, rows in rep.breakdowns.items():
         parts += [f"## {name}", "", f"_{BREAKDOWNS[name].description}_", "",
-                  _md_table(breakdown_frame(rows, rep.metric)), ""]
+                  _md_table(rep.breakdown(name)), ""]
     for run, t in rep.worst.items():
-        parts += [f"## Worst objects: {run}", "", _md_table(t), ""]
+        parts += [f"## Worst objects: {run}", "", _md_table(rep.table(t)), ""]
     parts += ["## Figures", ""] + [f"![{k}]({p.name})" for k, p in rep.figures.items()] + [""]
     if rep.notes:
         parts += ["## Notes", ""] + [f"- {n}" for n in rep.notes] + [""]
@@ -431,7 +453,7 @@ def render_html(rep: Report) -> str:
              "<p>Click a column header to sort. Means are plain means over objects (the official rule); "
              "size, velocity and entropy use m3vos definitions (see docs/analysis.md).</p>",
              *[f"<p class='note'><b>{html.escape(n)}</b></p>" for n in rep.notes if n.startswith("MIXED")],
-             "<h2>Summary</h2>", _html_table(rep.summary)]
+             "<h2>Summary</h2>", _html_table(rep.table(rep.summary))]
     if len(rep.provenance):
         parts += ["<h2>Provenance</h2>", _html_table(rep.provenance)]
     parts.append(f"<p>{html.escape(_CI_NOTE)}</p>")
@@ -441,13 +463,13 @@ def render_html(rep: Report) -> str:
                  "entropy": ["entropy"]}
     for name, rows in rep.breakdowns.items():
         parts += [f"<h2>{html.escape(name)}</h2>", f"<p>{html.escape(BREAKDOWNS[name].description)}</p>",
-                  _html_table(breakdown_frame(rows, rep.metric))]
+                  _html_table(rep.breakdown(name))]
         for f in fig_after.get(name, []):
             if f in rep.figures:
                 parts.append(img(rep.figures[f]))
     parts.append("<h2>Worst objects</h2>")
     for run, t in rep.worst.items():
-        parts += [f"<h3>{html.escape(run)}</h3>", _html_table(t)]
+        parts += [f"<h3>{html.escape(run)}</h3>", _html_table(rep.table(t))]
     for f in ("worst_time", "contact"):
         if f in rep.figures:
             parts.append(img(rep.figures[f]))
