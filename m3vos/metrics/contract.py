@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from operator import itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -437,8 +436,3 @@ def provenance(r: ResultsFolder) -> dict[str, Any]:
         "scored_at": doc.get("scored_at") or "unknown",
         "random_weights": random_weights(run),
     }
-
-
-def finite(v: Any) -> float:
-    """A validated per-object value as a float (null -> NaN)."""
-    return float(v) if v is not None else math.nan

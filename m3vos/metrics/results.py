@@ -221,7 +221,7 @@ def write_results(result: ScoreResult, out_dir: str | os.PathLike[str], split: s
         return _write_results(result, Path(out_dir), split)
     except OSError as exc:
         raise EnvError(f"could not write the results ({exc.strerror or exc}); the previous results are unchanged",
-                       path=getattr(exc, "filename", None) or out_dir,
+                       path=out_dir,
                        hint="free disk space or pass --out a writable folder") from None
 
 
