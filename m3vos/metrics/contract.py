@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from operator import itemgetter
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 

@@ -8,7 +8,6 @@ order in which videos finish.
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol, Sequence
@@ -105,8 +104,7 @@ def score_predictions(preds: str | os.PathLike[str], dataset: DatasetLike, *, pr
     # what ground truth was scored, so that runs on different data are never compared (contract)
     identity["fingerprint"] = dataset_fingerprint(dataset, names)
     return ScoreResult(options=options, dataset=identity, videos=ordered, warnings=warnings,
-                       predictions=str(preds.resolve()), run=read_run_record(preds),
-                       scored_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+                       predictions=str(preds.resolve()), run=read_run_record(preds))
 
 
 def _run(tasks: list[VideoTask], workers: int, on_done: Callable[[str], None] | None,

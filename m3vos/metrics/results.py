@@ -62,7 +62,7 @@ class ScoreResult:
     predictions: str | None = None
     breakdowns: dict[str, Any] | None = None
     run: dict[str, Any] | None = None          # provenance from the predictions' run.json
-    scored_at: str | None = None               # ISO 8601 UTC
+    scored_at: str | None = None               # ISO 8601 UTC; set when first written
 
     def __post_init__(self) -> None:
         if random_weights(self.run) and RANDOM_WEIGHTS_MARK not in self.warnings:
@@ -217,6 +217,10 @@ def write_results(result: ScoreResult, out_dir: str | os.PathLike[str], split: s
     A failing disk (full, read-only, quota) is an `EnvError` (exit 3); the previous results, if
     any, stay as they were.
     """
+    if result.scored_at is None:
+        import datetime
+
+        result.scored_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     try:
         return _write_results(result, Path(out_dir), split)
     except OSError as exc:
