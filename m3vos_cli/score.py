@@ -141,8 +141,9 @@ def score(
                                        jcc=jcc.value, void_aware=void_aware, compat_decay=compat_decay,
                                        missing=missing.value, strict=strict, on_start=progress.start,
                                        on_video_done=lambda name: progress.update(bar, advance=1, status=name))
-        except BadInputError:
-            # the predictions themselves are broken now: earlier numbers no longer describe them
+        except (BadInputError, KeyboardInterrupt):
+            # the arguments were valid, but these predictions did not score (broken, or the run was
+            # killed): the earlier numbers no longer describe the folder, so they go too
             clear_results(out_dir, split)
             raise
         finally:
