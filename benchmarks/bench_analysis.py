@@ -4,6 +4,15 @@ then the entropy report's CPU time per frame, fast LBP against the plain skimage
 
 Run: python benchmarks/bench_analysis.py [--videos 20] [--frames 60] [--height 240] [--width 320]
      python benchmarks/bench_analysis.py --entropy-only [--entropy-videos 4 --entropy-frames 12]
+and what validating results.json (the results contract) costs the leaderboard.
+
+Run: python benchmarks/bench_analysis.py [--videos 20] [--frames 60] [--height 240] [--width 320]
+     python benchmarks/bench_analysis.py --validation [--runs 20] [--objects 500] [--repeat 5]
+
+`--validation` writes RUNS results.json files of OBJECTS objects (11 m3vos metrics each, 60
+per-frame values of J, F and J_cc, as `m3vos score` writes them) and times the whole
+`build_leaderboard` call in-process, with the contract's validation as shipped and with it
+replaced by a no-op (parse only), best of REPEAT; the difference is what validation adds.
 
 The command figures are the wall time of a whole command from process start, on a synthetic set
 written by `m3vos.data.synth` into a temporary folder; the cache is a fresh temporary
@@ -63,10 +72,74 @@ def entropy_cpu(root: Path, videos: int, frames: int, height: int, width: int) -
         same = fast.per_video.equals(slow.per_video) and fast.per_object.equals(slow.per_object)
         print(f"| {definition} | {fast_s / n_frames * 1e3:.2f} | {slow_s / n_frames * 1e3:.1f} | "
               f"{slow_s / fast_s:.0f}x | {'yes' if same else 'NO'} |")
+def validation_overhead(n_runs: int, n_objects: int, repeat: int, frames: int = 60) -> None:
+    import json
+
+    import numpy as np
+
+    from m3vos.analysis.leaderboard import build_leaderboard
+    from m3vos.metrics import contract
+    from m3vos.metrics.protocols import metric_names
+
+    rng = np.random.default_rng(0)
+    names = metric_names("m3vos")
+    with tempfile.TemporaryDirectory() as tmp:
+        folders = []
+        for r in range(n_runs):
+            per_object, per_frame = {}, {}
+            for i in range(n_objects):
+                key = f"{i // 2:04d}_video_{i // 2}_{i % 2 + 1}"
+                vals = {m: float(rng.uniform(-0.2, 0.3) if m.endswith("Decay") else rng.uniform(0, 1))
+                        for m in names}
+                per_object[key] = {"video": key.rsplit("_", 1)[0], "object_id": i % 2 + 1, "n_frames": frames, **vals}
+                per_frame[key] = {"frames": [f"{t:05d}" for t in range(frames)],
+                                  **{k: rng.uniform(0, 1, frames).round(6).tolist() for k in ("J", "F", "J_cc")}}
+            doc = {"schema": contract.SCHEMA, "protocol": "m3vos", "options": {}, "dataset": {},
+                   "global": {m: float(np.mean([o[m] for o in per_object.values()])) for m in names},
+                   "per_object": per_object, "per_sequence": {}, "per_frame": per_frame, "warnings": []}
+            folder = Path(tmp) / f"run{r:02d}"
+            folder.mkdir()
+            (folder / "results.json").write_text(json.dumps(doc, indent=1))
+            folders.append(folder)
+        size = sum((f / "results.json").stat().st_size for f in folders) / 1e6
+
+        def once() -> float:
+            t = time.perf_counter()
+            build_leaderboard(folders, metric="J-Mean")
+            return time.perf_counter() - t
+
+        # interleaved, so that load from other processes and cache state hit both variants alike
+        shipped = contract.validate_document
+        runs_with, runs_without = [], []
+        for _ in range(repeat):
+            runs_with.append(once())
+            contract.validate_document = lambda doc, file: contract.metric_names(doc)    # parse only
+            try:
+                runs_without.append(once())
+            finally:
+                contract.validate_document = shipped
+        with_validation, without = min(runs_with), min(runs_without)
+        docs = [json.loads((f / "results.json").read_text(), parse_constant=contract._NonFinite) for f in folders]
+        t = time.perf_counter()
+        for _ in range(repeat):
+            for f, d in zip(folders, docs):
+                shipped(d, f / "results.json")
+        validate_only = (time.perf_counter() - t) / repeat
+    print(f"leaderboard on {n_runs} runs x {n_objects} objects ({size:.1f} MB of results.json, 2000 resamples), "
+          f"best of {repeat}:")
+    print("| variant | wall time (s) |\n|---|---:|")
+    print(f"| build_leaderboard, validation as shipped | {with_validation:.3f} |")
+    print(f"| build_leaderboard, validation replaced by a no-op | {without:.3f} |")
+    print(f"| validate_document alone, all {n_runs} documents | {validate_only:.3f} |")
+    print(f"\nvalidation adds {(with_validation - without) / without * 100:.1f}% "
+          f"(validate_document alone: {validate_only / without * 100:.1f}% of the unvalidated leaderboard)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--validation", action="store_true", help="only the results-validation overhead")
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--objects", type=int, default=500)
     ap.add_argument("--videos", type=int, default=20)
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--height", type=int, default=240)
@@ -79,6 +152,9 @@ def main() -> None:
     if a.entropy_only:
         with tempfile.TemporaryDirectory() as tmp:
             entropy_cpu(Path(tmp) / "ds480", a.entropy_videos, a.entropy_frames, 480, 854)
+        return
+    if a.validation:
+        validation_overhead(a.runs, a.objects, max(a.repeat, 1))
         return
 
     from m3vos.data.dataset import open_dataset

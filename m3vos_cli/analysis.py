@@ -228,7 +228,12 @@ Writes PNG figures (J per transition and per group with object counts, J vs ln s
 velocity with a smoothed trend and bin means, J over normalised time for the worst objects, GT
 entropy curves, a contact sheet: image | ground truth | each run's prediction), a self-contained
 report.html (figures embedded, click a header to sort) and a report.md summary. Several folders
-are drawn side by side.
+are drawn side by side, into FIRST/report-vs-OTHERS/ (a single-run report is never overwritten).
+
+Each report states every run's provenance (protocol, options, J_cc variant, m3vos version,
+dataset fingerprint, tracker, config, weights, scoring date); breakdown rows carry their object
+count and a 95% bootstrap interval over videos, rows of fewer than 3 objects are marked. Runs
+scored differently are refused (exit 2) unless --allow-mixed.
 
 Examples:
 
@@ -249,23 +254,30 @@ def report(
     metric: str = typer.Option("J-Mean", "--metric", help="Metric the plots and worst-object lists use."),
     worst: int = typer.Option(6, "--worst", min=1, max=50, help="How many worst objects to show."),
     entropy: bool = typer.Option(True, "--entropy/--no-entropy", help="Compute GT entropy curves (slower)."),
+    names: Optional[list[str]] = typer.Option(None, "--name", help="PATH=NAME display name of a run, repeatable."),
+    allow_mixed: bool = typer.Option(False, "--allow-mixed",
+                                     help="Report runs scored differently anyway (marked MIXED)."),
+    percent: bool = typer.Option(False, "--percent",
+                                 help="Tables in the paper convention (75.6); the CSVs stay fractions."),
 ) -> None:
-    from m3vos.analysis.report import breakdown_frame, write_report
+    from m3vos.analysis.report import write_report
 
     both = not html and not md
     rep = write_report(results, out, data=data, labels=labels, html_page=html or both, markdown=md or both,
-                       worst=worst, entropy=entropy, metric=metric)
+                       worst=worst, entropy=entropy, metric=metric, allow_mixed=allow_mixed,
+                       names=_parse_names(names), percent=percent)
     from rich.table import Table
 
     t = Table(title="summary", title_justify="left")
-    for c in rep.summary.columns:
+    summary = rep.table(rep.summary)
+    for c in summary.columns:
         t.add_column(str(c), justify="left" if c == "run" else "right")
-    for _, r in rep.summary.iterrows():
+    for _, r in summary.iterrows():
         t.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in r))
     console.print(t)
     for name in ("group", "intra"):
         if name in rep.breakdowns:
-            df = breakdown_frame(rep.breakdowns[name], metric)
+            df = rep.breakdown(name)
             bt = Table(title=f"{metric} per {name}", title_justify="left")
             for c in df.columns:
                 bt.add_column(str(c), justify="left" if c == "value" else "right")
@@ -274,71 +286,124 @@ def report(
                              for v in r))
             console.print(bt)
     for n in rep.notes:
-        err_console.print(f"note: {n}", markup=False)
+        err_console.print(f"WARNING: {n}" if n.startswith("MIXED") else f"note: {n}", markup=False)
     console.print(f"report: {rep.out_dir}/ ({len(rep.files)} files: "
                   f"{', '.join(p.name for p in rep.files)})")
 
 
 LEADERBOARD_HELP = """Rank results folders on the objects they all scored, and gate CI on it.
 
-Every entry is scored on the intersection of the scored objects (the table says how many each
-entry lost). 95% intervals come from a bootstrap over videos (fixed seed); differences to the best
-entry (or to --baseline) are paired, computed on the same resamples.
+Every entry is scored on the intersection of the objects every run scored with a defined value
+(the table says how many each entry lost). Each metric is ranked in its own direction (Decay:
+lower is better). 95% intervals come from a bootstrap over videos (fixed seed); differences to the
+best entry (or to --baseline) are paired, computed on the same resamples.
 
-CI gate: exit 1 when a --fail-under threshold is not met by an entry, or when the ranking metric
-drops more than --max-drop below --baseline; one line per failure on stderr. Exit 2 on bad input.
---format md writes a table for a pull-request comment or $GITHUB_STEP_SUMMARY.
+Only comparable runs are ranked: the same protocol, the same number-changing options (--jcc,
+--void-aware, --compat-decay) and the same ground truth (dataset fingerprint). Anything else is
+exit 2 naming both runs and the field; --allow-mixed ranks them anyway, marked MIXED everywhere.
+
+CI gate: exit 1 when a --fail-under / --fail-over threshold is not met by an entry, or when the
+ranking metric gets worse than --baseline by more than --max-drop; one line per failure on
+stderr. Exit 2 on bad input, 3 when --out cannot be written.
 
 Examples:
 
-  m3vos leaderboard runs/cutie runs/revos runs/static
+  m3vos leaderboard runs/cutie runs/revos runs/static --name runs/revos=ReVOS
+
+  m3vos leaderboard runs/* --out paper/ --percent     # leaderboard.md/.csv/.json/.tex
 
   m3vos leaderboard new/ --baseline main/results.json --max-drop 0.01 --format md >> $GITHUB_STEP_SUMMARY
 
-  m3vos leaderboard new/ --fail-under J-Mean=0.6 --fail-under J_cc-Mean=45%
+  m3vos leaderboard new/ --fail-under J-Mean=60% --fail-over J-Decay=0.2
 """
+
+
+def _parse_names(specs: Optional[list[str]]) -> dict[str, str]:
+    """`--name PATH=NAME` options -> {PATH: NAME}."""
+    from m3vos.errors import BadInputError
+
+    named: dict[str, str] = {}
+    for spec in specs or []:
+        path, sep, name = spec.rpartition("=")
+        if not sep or not path or not name.strip():
+            raise BadInputError(f"bad --name {spec!r}", hint="write --name PATH=NAME, e.g. --name runs/a=ReVOS")
+        named[path] = name.strip()
+    return named
+
+
+class BoardFormat(str, Enum):
+    table = "table"
+    md = "md"
+    csv = "csv"
+    json = "json"
+    tex = "tex"
 
 
 def leaderboard(
     results: list[Path] = typer.Argument(..., help="Results folders (or results.json files) to rank."),
-    metric: str = typer.Option("J-Mean", "--metric", "-m", help="Ranking metric (an official CSV name)."),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table, md, csv or json."),
+    metric: str = typer.Option("J-Mean", "--metric", "-m",
+                               help="Ranking metric (an official CSV name; Decay metrics rank lower-first)."),
+    fmt: BoardFormat = typer.Option(BoardFormat.table, "--format", "-f",
+                                    help="stdout: table, md, csv, json (fractions) or tex (booktabs LaTeX)."),
     fail_under: Optional[list[str]] = typer.Option(None, "--fail-under",
-                                                   help="METRIC=VALUE gate on every entry, repeatable "
-                                                        "(e.g. J-Mean=0.6 or J-Mean=60%)."),
+                                                   help="METRIC=VALUE gate on every entry for a higher-is-better "
+                                                        "metric, repeatable (J-Mean=0.6 or J-Mean=60%)."),
+    fail_over: Optional[list[str]] = typer.Option(None, "--fail-over",
+                                                  help="METRIC=VALUE gate for a lower-is-better metric: fails when "
+                                                       "above (J-Decay=0.2 or J-Decay=20%)."),
     baseline: Optional[Path] = typer.Option(None, "--baseline",
                                             help="Baseline results (results.json or its folder): reference "
                                                  "for differences and for --max-drop."),
     max_drop: Optional[float] = typer.Option(None, "--max-drop", min=0.0,
-                                             help="Fail when METRIC is more than this below --baseline."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the rendered table to this file."),
+                                             help="Fail when METRIC is worse than --baseline by more than this "
+                                                  "(a fraction; in the metric's direction)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                       help="Write leaderboard.md/.csv/.json/.tex into this folder (or one file "
+                                            "when the name ends in .md/.csv/.json/.tex)."),
+    names: Optional[list[str]] = typer.Option(None, "--name",
+                                              help="PATH=NAME display name of a run, repeatable "
+                                                   "(e.g. --name runs/a=ReVOS)."),
+    show: Optional[str] = typer.Option(None, "--show",
+                                       help="Comma-separated metrics shown beside the ranking one "
+                                            "(default: J-Mean, J_last-Mean, J_cc-Mean, J&F-Mean)."),
+    percent: bool = typer.Option(False, "--percent",
+                                 help="Print tables as percent (75.6); JSON and CSV stay fractions."),
+    allow_mixed: bool = typer.Option(False, "--allow-mixed",
+                                     help="Rank runs scored differently anyway: a loud warning and a MIXED mark "
+                                          "in every output."),
+    ci: bool = typer.Option(True, "--ci/--no-ci", help="Intervals in the LaTeX table (the others always have them)."),
     n_boot: int = typer.Option(2000, "--n-boot", min=100, max=100000, help="Bootstrap resamples."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed (fixed: intervals are reproducible)."),
 ) -> None:
-    from m3vos.analysis.gate import parse_thresholds
+    from m3vos.analysis.gate import OVER, parse_thresholds
     from m3vos.analysis.leaderboard import build_leaderboard, gate_failures
     from m3vos.errors import BadInputError
 
-    thresholds = parse_thresholds(fail_under)
+    thresholds = parse_thresholds(fail_under) + parse_thresholds(fail_over, OVER)
     if max_drop is not None and baseline is None:
         raise BadInputError("--max-drop needs --baseline", hint="pass --baseline OLD/results.json")
-    board = build_leaderboard(results, metric=metric, baseline=baseline, n_boot=n_boot, seed=seed)
+    board = build_leaderboard(results, metric=metric, baseline=baseline, n_boot=n_boot, seed=seed,
+                              allow_mixed=allow_mixed, names=_parse_names(names),
+                              show=[m.strip() for m in show.split(",") if m.strip()] if show else None,
+                              percent=percent)
+    board.show_ci = ci
     failures = gate_failures(board, thresholds=thresholds, max_drop=max_drop)
     import sys
 
-    rendered = board.to_rich(width=None if sys.stdout.isatty() else 160) if fmt == OutputFormat.table \
-        else board.render(fmt.value)
-    if fmt == OutputFormat.table:
-        console.print(rendered)
+    for n in board.notes:
+        if n.startswith("MIXED"):
+            err_console.print(f"WARNING: {n}", markup=False, highlight=False, soft_wrap=True)
+    if out is not None:                       # before printing: an unwritable --out is exit 3
+        written = board.write(out)
+    if fmt == BoardFormat.table:
+        console.print(board.to_rich(width=None if sys.stdout.isatty() else 160))
         for n in board.notes:
-            err_console.print(f"note: {n}", markup=False)
+            if not n.startswith("MIXED"):
+                err_console.print(f"note: {n}", markup=False)
     else:
-        typer.echo(rendered, nl=False)
+        typer.echo(board.render(fmt.value), nl=False)
     if out is not None:
-        from m3vos.utils.atomic import atomic_write_text
-
-        text = rendered if isinstance(rendered, str) else board.to_markdown()
-        atomic_write_text(out, text)
+        err_console.print(f"written: {', '.join(str(p) for p in written)}", markup=False, highlight=False)
     if failures:
         for line in failures:
             err_console.print(f"gate failed: {line}", markup=False, highlight=False, soft_wrap=True)

@@ -31,24 +31,26 @@ class MissingMode(str, Enum):
 
 SCORE_HELP = """Score predicted masks against the ground truth (J, J_last, J_cc, F, J&F).
 
-PREDS is a folder of <video>/<frame>.png masks (palette or grayscale PNGs of object ids, named like the ground-truth frames). The first and last annotated frames are not scored; the objects are ids 1..N, N = the max id of the first annotated frame.
+PREDS is a folder of <video>/<frame>.png masks (palette or grayscale PNGs of object ids, named like the ground-truth frames). The first and last annotated frames are not scored; the objects are ids 1..N, N = the max id of the first annotated frame. Several PREDS are scored one after the other, each into its own results.json.
 
-Protocols: `m3vos` (default) follows the official M3-VOS evaluator (J, J_last, J_cc) and adds F and J&F as an m3vos extension; `davis` follows davis2017-evaluation (J and F Mean, Recall, Decay, J&F). Writes results.json and the official CSVs into --out (default: PREDS), atomically.
+Protocols: `m3vos` (default) follows the official M3-VOS evaluator (J, J_last, J_cc) and adds F and J&F as an m3vos extension; `davis` follows davis2017-evaluation (J and F Mean, Recall, Decay, J&F). Writes results.json and the official CSVs into --out (default: PREDS), atomically: earlier results are replaced only once the new ones are complete. results.json also records what was scored (dataset fingerprint, date, the tracker and weights from PREDS/run.json), see docs/score.md.
 
-Exit codes: 0 scored, 1 scored but a --fail-under gate failed, 2 bad input.
+Exit codes: 0 scored, 1 scored but a --fail-under/--fail-over gate failed, 2 bad input, 3 the results cannot be written (checked before scoring; also a full disk).
 
 Examples:
 
   m3vos score preds/ --data ~/M3-VOS
 
+  m3vos score runs/cutie runs/revos runs/static --format md --percent
+
   m3vos score preds/ --protocol davis --format json > scores.json
 
-  m3vos score preds/ --videos cut_bread_1,melt_ice_3 --fail-under J_cc-Mean=0.5
+  m3vos score preds/ --videos cut_bread_1,melt_ice_3 --fail-under J_cc-Mean=0.5 --fail-over J-Decay=20%
 """
 
 
 def score(
-    preds: Path = typer.Argument(..., help="Folder of <video>/<frame>.png predicted masks."),
+    preds: list[Path] = typer.Argument(..., help="Folder(s) of <video>/<frame>.png predicted masks."),
     data: Optional[Path] = typer.Option(None, "--data", "-d",
                                         help="Dataset root (HF release, VOST-like or DAVIS-style layout). "
                                              "Default: M3VOS_DATA, then the configured dataset."),
@@ -61,10 +63,14 @@ def score(
                                           help="Worker processes (default: number of CPUs). Results do not "
                                                "depend on it."),
     out: Optional[Path] = typer.Option(None, "--out", "-o",
-                                       help="Where results.json and the CSVs go (default: PREDS)."),
+                                       help="Where results.json and the CSVs go (default: PREDS; only with one "
+                                            "PREDS)."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f",
-                                     help="table (rich, for people), json (the results document) or csv "
-                                          "(the per-object CSV)."),
+                                     help="table (rich, for people), md (a markdown table of the global numbers, "
+                                          "one row per PREDS, best in bold), json (the results document; a list "
+                                          "for several PREDS) or csv (the per-object CSV)."),
+    percent: bool = typer.Option(False, "--percent",
+                                 help="Print table/md numbers as percent (75.6); files and json stay fractions."),
     jcc: JccMode = typer.Option(JccMode.hungarian, "--jcc",
                                 help="J_cc matching: hungarian (official default) or greedy (the official "
                                      "--origin_Jcc variant)."),
@@ -86,59 +92,118 @@ def score(
     fail_under: Optional[list[str]] = typer.Option(None, "--fail-under",
                                                    help="METRIC=VALUE gate, repeatable (e.g. J&F-Mean=0.7 or "
                                                         "J-Mean=65%); exit 1 when a global metric is below."),
+    fail_over: Optional[list[str]] = typer.Option(None, "--fail-over",
+                                                  help="METRIC=VALUE gate for lower-is-better metrics (Decay), "
+                                                       "e.g. J-Decay=0.2; exit 1 when above."),
 ) -> None:
-    from m3vos.analysis.gate import check_thresholds, parse_thresholds
+    from m3vos.analysis.gate import OVER, check_thresholds, parse_thresholds
     from m3vos.errors import BadInputError, GateFailedError
     from m3vos.metrics import clear_results, metric_names, write_results
     from m3vos.metrics.engine import score_predictions, select_videos
+    from m3vos.metrics.results import check_writable
     from m3vos.utils.progress import make_progress
 
     _exit_cleanly_on_sigterm()
-    out_dir = out if out is not None else preds
-    # A run that fails must not leave an earlier run's numbers looking current.
-    if out_dir.is_dir():
-        clear_results(out_dir, split)
-    thresholds = parse_thresholds(fail_under)
+    # Everything the user typed is checked before any work, and before any earlier results are touched.
+    thresholds = parse_thresholds(fail_under) + parse_thresholds(fail_over, OVER)
     known = set(metric_names(protocol.value))
     for th in thresholds:
         if th.metric not in known:
-            raise BadInputError(f"--fail-under names {th.metric!r}, which the {protocol.value} protocol does not "
+            raise BadInputError(f"--fail-{th.kind} names {th.metric!r}, which the {protocol.value} protocol does not "
                                 "report", hint=f"use one of: {', '.join(metric_names(protocol.value))}")
     breakdown_names = [b.strip() for b in breakdown.split(",") if b.strip()] if breakdown else []
     add_breakdowns = _breakdown_function(breakdown_names) if breakdown_names else None
+    if out is not None and len(preds) > 1:
+        raise BadInputError(f"--out with {len(preds)} prediction folders would write every results.json into "
+                            "one folder", hint="drop --out: each PREDS gets its own results")
+    for p in preds:
+        if not p.is_dir():
+            raise BadInputError("prediction folder does not exist" if not p.exists() else
+                                "predictions must be a folder, not a file", path=p,
+                                hint="pass the folder that holds one <video>/ folder of PNG masks per video")
 
     from m3vos.data.dataset import open_dataset
 
     dataset = open_dataset(data, split=split)
     wanted = [v for v in videos.split(",")] if videos else None
     n_videos = len(select_videos(dataset, wanted))
-    progress = make_progress(enabled=None if fmt == OutputFormat.table else False, transient=True)
-    bar = progress.add_task("scoring", total=n_videos, status="")
-    try:
-        # the bar's refresh thread starts only once the workers exist (see score_predictions)
-        result = score_predictions(preds, dataset, protocol=protocol.value, videos=wanted, workers=workers,
-                                   jcc=jcc.value, void_aware=void_aware, compat_decay=compat_decay,
-                                   missing=missing.value, strict=strict, on_start=progress.start,
-                                   on_video_done=lambda name: progress.update(bar, advance=1, status=name))
-    finally:
-        progress.stop()
-    if add_breakdowns is not None:
-        result.breakdowns = add_breakdowns(result.to_dict(), dataset, breakdown_names)
-    written = write_results(result, out_dir, split)
+    targets = [(p, out if out is not None else p) for p in preds]
+    for _, out_dir in targets:
+        check_writable(out_dir)            # exit 3 now, not after minutes of scoring
 
-    if fmt == OutputFormat.json:
-        import json
+    results = []
+    for p, out_dir in targets:
+        progress = make_progress(enabled=None if fmt == OutputFormat.table else False, transient=True)
+        bar = progress.add_task(f"scoring {p.name}" if len(preds) > 1 else "scoring", total=n_videos, status="")
+        try:
+            # the bar's refresh thread starts only once the workers exist (see score_predictions)
+            result = score_predictions(p, dataset, protocol=protocol.value, videos=wanted, workers=workers,
+                                       jcc=jcc.value, void_aware=void_aware, compat_decay=compat_decay,
+                                       missing=missing.value, strict=strict, on_start=progress.start,
+                                       on_video_done=lambda name: progress.update(bar, advance=1, status=name))
+        except (BadInputError, KeyboardInterrupt):
+            # the arguments were valid, but these predictions did not score (broken, or the run was
+            # killed): the earlier numbers no longer describe the folder, so they go too
+            clear_results(out_dir, split)
+            raise
+        finally:
+            progress.stop()
+        if add_breakdowns is not None:
+            result.breakdowns = add_breakdowns(result.to_dict(), dataset, breakdown_names)
+        written = write_results(result, out_dir, split)
+        results.append((p, result, written[0]))
 
-        typer.echo(json.dumps(result.to_dict(), indent=1, allow_nan=False))
-    elif fmt == OutputFormat.csv:
-        typer.echo(result.per_object_csv(), nl=False)
-    else:
-        _render(result, written[0])
-    _print_warnings(result.warnings)
-    failures = check_thresholds(result.global_metrics, thresholds)
+    _print_results(results, fmt, percent)
+    failures = []
+    for p, result, _ in results:
+        prefix = f"{p}: " if len(results) > 1 else ""
+        failures += [prefix + f for f in check_thresholds(result.global_metrics, thresholds)]
     if failures:
         raise GateFailedError("quality gate failed: " + "; ".join(failures),
-                              hint="the results were written; improve the predictions or lower --fail-under")
+                              hint="the results were written; improve the predictions or change the gate")
+
+
+def _print_results(results: list, fmt: OutputFormat, percent: bool) -> None:
+    import json
+
+    if fmt == OutputFormat.json:
+        docs = [r.to_dict() for _, r, _ in results]
+        typer.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=1, allow_nan=False))
+    elif fmt == OutputFormat.csv:
+        if len(results) == 1:
+            typer.echo(results[0][1].per_object_csv(), nl=False)
+        else:                               # one CSV: the official columns after a Run column
+            for i, (p, r, _) in enumerate(results):
+                lines = r.per_object_csv().splitlines()
+                rows = ([f"Run,{lines[0]}"] if i == 0 else []) + [f"{p.name},{line}" for line in lines[1:]]
+                typer.echo("\n".join(rows))
+    elif fmt == OutputFormat.md:
+        typer.echo(_global_markdown(results, percent), nl=False)
+    else:
+        for _, r, path in results:
+            _render(r, path, percent)
+    for p, r, _ in results:
+        _print_warnings(r.warnings, f"{p}: " if len(results) > 1 else "")
+
+
+def _global_markdown(results: list, percent: bool) -> str:
+    """One row per scored folder, the protocol's metrics as columns, best per column in bold."""
+    import pandas as pd
+
+    from m3vos.analysis.export import TableStyle, to_markdown
+    from m3vos.metrics.contract import RANDOM_WEIGHTS_MARK, directions, random_weights
+
+    metrics = results[0][1].metrics
+    rows = []
+    for p, r, _ in results:
+        row = {"run": p.name, **{m: r.global_metrics.get(m) for m in metrics},
+               "objects": len(r.per_object), "videos": len(r.videos)}
+        row["flags"] = RANDOM_WEIGHTS_MARK if random_weights(r.run) else ""
+        rows.append(row)
+    opts = results[0][1].options
+    caption = f"{opts.protocol} protocol" + (f", J_cc {opts.jcc}" if opts.protocol == "m3vos" else "") + \
+        f" ({'percent' if percent else 'fractions'})"
+    return to_markdown(pd.DataFrame(rows), TableStyle(directions=directions(metrics), percent=percent, caption=caption))
 
 
 score.__doc__ = SCORE_HELP
@@ -165,38 +230,57 @@ def _breakdown_function(names: list[str]) -> Any:
     return breakdowns.add_breakdowns
 
 
-def _fmt(v: float | None) -> str:
-    return "n/a" if v is None or v != v else f"{v:.4f}"
+def _fmt(v: float | None, percent: bool = False) -> str:
+    if v is None or v != v:
+        return "n/a"
+    return f"{v * 100:.1f}" if percent else f"{v:.4f}"
 
 
-def _render(result: Any, results_path: Path) -> None:
+def _render(result: Any, results_path: Path, percent: bool = False) -> None:
     from rich.table import Table
 
     from m3vos.metrics.protocols import EXTENSION_METRICS
+
+    from m3vos.metrics.contract import RANDOM_WEIGHTS_MARK, metric_spec, random_weights
 
     ext = set(EXTENSION_METRICS[result.protocol])
     opts = result.options
     title = f"{result.protocol} protocol: {len(result.videos)} videos, {len(result.per_object)} objects"
     if opts.protocol == "m3vos":
         title += f", J_cc {opts.jcc}"
+    if percent:
+        title += " (percent)"
+    if random_weights(result.run):
+        title += f" [{RANDOM_WEIGHTS_MARK.upper()}]"
     table = Table(title=title, title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("", style="dim")
     for name, value in result.global_metrics.items():
-        table.add_row(name, _fmt(value), "m3vos extension (not in the official evaluator)" if name in ext else "")
+        notes = ["m3vos extension (not in the official evaluator)"] if name in ext else []
+        spec = metric_spec(name)
+        if spec is not None and not spec.higher_is_better:
+            notes.append("lower is better")
+        table.add_row(name, _fmt(value, percent), "; ".join(notes))
     console.print(table)
     if result.breakdowns:
         from m3vos.analysis.breakdowns import render_breakdowns
 
         for t in render_breakdowns(result.breakdowns):
             console.print(t)
+    fp = (result.dataset.get("fingerprint") or {}).get("sha256", "")[:12]
+    run = result.run or {}
+    w = run.get("weights")
+    weights = (f"random (seed {w.get('seed')})" if w.get("random") else (w.get("sha256") or "")[:12]) \
+        if isinstance(w, dict) else ("none" if run else "no run.json")
+    console.print(f"scored: dataset {fp or 'unknown'}, tracker {run.get('tracker') or 'unknown'}, weights {weights}",
+                  markup=False, highlight=False)
     console.print(f"results: {results_path}")
 
 
-def _print_warnings(warnings: list[str]) -> None:
+def _print_warnings(warnings: list[str], prefix: str = "") -> None:
     for w in warnings[:MAX_WARNINGS_SHOWN]:
-        err_console.print(f"warning: {w}", markup=False, highlight=False, soft_wrap=True)
+        err_console.print(f"warning: {prefix}{w}", markup=False, highlight=False, soft_wrap=True)
     if len(warnings) > MAX_WARNINGS_SHOWN:
         err_console.print(f"warning: {len(warnings) - MAX_WARNINGS_SHOWN} more warning(s) in results.json",
                           markup=False, highlight=False)

@@ -73,8 +73,8 @@ def test_gate_passes_and_fails_through_the_cli(tmp_path, cli):
                "--n-boot", "200", check=1)
     assert json.loads(proc.stdout)["reference"] == "old"
     assert "gate failed: bad: J-Mean dropped 0.1520 against old" in proc.stderr
-    summary = tmp_path / "summary.md"
-    cli("leaderboard", good, bad, "--format", "csv", "--out", summary, "--n-boot", "200", check=0)
+    summary = tmp_path / "summary.csv"          # --out FILE.csv: that one format, whatever --format prints
+    cli("leaderboard", good, bad, "--format", "md", "--out", summary, "--n-boot", "200", check=0)
     assert summary.read_text().startswith("rank,name,")
 
 

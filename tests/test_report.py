@@ -42,7 +42,7 @@ def test_report_of_two_runs_through_the_cli(synth, cli, tmp_path):
     assert len(imgs) >= 6 and all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in imgs)
     assert "src=\"http" not in page and "<th onclick" in page       # self-contained, sortable
     md = (out / "report.md").read_text()
-    assert "## group" in md and "| value | static objects | static J-Mean | shift objects |" in md
+    assert "## group" in md and "| value | static objects | static J-Mean | static 95% CI | shift objects |" in md
     assert (out / "objects-static.csv").read_text().startswith("key,video,object_id")
 
 

@@ -202,3 +202,68 @@ def test_empty_png_is_a_one_line_error(cli, broken_set: Path, tmp_path: Path) ->
     assert proc.returncode == 2
     err = _one_line_error(proc)
     assert f"{SEQ}/{MID}.png" in err and "empty" in err
+
+
+def test_argument_errors_leave_earlier_results_untouched(cli, broken_set: Path, tmp_path: Path) -> None:
+    """issue 13 (3): arguments are validated before earlier results are touched."""
+    _score(cli, broken_set / "Predictions", broken_set, tmp_path, check=0)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert "results.json" in before
+    for args in (("--videos", "nope"), ("--fail-under", "J-Mean=70"), ("--breakdown", "nope"),
+                 ("--fail-under", "Q-Mean=0.5")):
+        proc = _score(cli, broken_set / "Predictions", broken_set, tmp_path, *args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        _one_line_error(proc)
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before, args
+
+
+def test_unwritable_out_is_exit_3_before_scoring(cli, broken_set: Path, tmp_path: Path) -> None:
+    """issue 13 (14): a file (or a path below a file) as --out is an environment error, found before
+    the scoring work: the predictions here are broken, yet the answer is exit 3, not 2."""
+    blocker = tmp_path / "results-file"
+    blocker.write_text("not a folder")
+    for out in (blocker, blocker / "sub"):
+        proc = _score(cli, _case(broken_set, "missing_frame"), broken_set, out)
+        assert proc.returncode == 3, proc.stderr
+        assert str(blocker) in _one_line_error(proc)
+    assert blocker.read_text() == "not a folder"
+
+
+def test_full_disk_while_writing_is_exit_3_and_keeps_earlier_results(broken_set: Path, tmp_path: Path) -> None:
+    """issue 13 (14): the results cannot be written (a file-size limit makes the write fail the way a
+    full disk does): one `error:` line, exit 3, and the earlier results.json stays whole."""
+    import os
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import run_cli
+
+    run_cli("score", broken_set / "Predictions", "--data", broken_set, "--out", tmp_path, "--workers", "1",
+            "--protocol", "davis", check=0)
+    before = (tmp_path / "results.json").read_bytes()
+    assert len(before) > 6_000
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)      # EFBIG instead of a kill, as ENOSPC would be
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4_096, 4_096))
+
+    proc = subprocess.run([sys.executable, "-m", "m3vos_cli", "score", str(broken_set / "Predictions"), "--data",
+                           str(broken_set), "--out", str(tmp_path), "--workers", "1"], capture_output=True,
+                          text=True, preexec_fn=limit, env=dict(os.environ), timeout=600)
+    assert proc.returncode == 3, proc.stderr
+    err = _one_line_error(proc)
+    assert "could not write the results" in err and str(tmp_path) in err
+    assert (tmp_path / "results.json").read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_format_md_prints_a_markdown_table(cli, broken_set: Path, tmp_path: Path) -> None:
+    """issue 13 (18): --format md was accepted and ignored."""
+    proc = _score(cli, broken_set / "Predictions", broken_set, tmp_path, "--format", "md", "--protocol", "davis",
+                  check=0)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("|")]
+    assert lines[0].startswith("| run | J&F-Mean ↑ | J-Mean ↑ |") and "J-Decay ↓" in lines[0]
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert len(lines) == 3 and f"{doc['global']['J-Mean']:.4f}" in lines[2]

@@ -244,8 +244,16 @@ def gt_kinds(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(kinds)
 
 
-def breakdown_rows(table: pd.DataFrame, name: str, metrics: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """Rows `{value, n_objects, <metric>: mean}` of one breakdown over a per-object table."""
+#: Rows with fewer objects than this are marked in reports: their mean says little.
+SMALL_N = 3
+
+
+def breakdown_rows(table: pd.DataFrame, name: str, metrics: Sequence[str] | None = None, *,
+                   ci: str | None = None, n_boot: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
+    """Rows `{value, n_objects, <metric>: mean}` of one breakdown over a per-object table.
+
+    With `ci=METRIC`, each row also gets `n_videos`, `ci_low`/`ci_high` (95% bootstrap interval of
+    METRIC's mean, resampling the row's videos) and `small` (fewer than `SMALL_N` objects)."""
     spec = BREAKDOWNS[name]
     metrics = list(metrics if metrics is not None else table.attrs.get("metrics", []))
     if spec.column not in table.columns:
@@ -270,8 +278,23 @@ def breakdown_rows(table: pd.DataFrame, name: str, metrics: Sequence[str] | None
         for m in metrics:
             x = means.at[v, m]
             row[m] = None if pd.isna(x) else float(x)
+        if ci is not None:
+            row.update(_row_interval(joined, table, v, ci, n_boot, seed))
         rows.append(row)
     return rows
+
+
+def _row_interval(joined: pd.DataFrame, table: pd.DataFrame, value: Any, metric: str, n_boot: int,
+                  seed: int) -> dict[str, Any]:
+    from m3vos.analysis.stats import boot_means, percentile_ci, video_weights
+
+    idx = joined.index[joined["value"] == value]
+    vals = table.loc[idx, metric].to_numpy(float) if metric in table.columns else np.full(len(idx), np.nan)
+    videos = table.loc[idx, "video"].astype(str).to_numpy() if "video" in table.columns else np.arange(len(idx))
+    uniq, codes = np.unique(videos, return_inverse=True)
+    lo, hi = percentile_ci(boot_means(vals, codes, video_weights(len(uniq), n_boot=n_boot, seed=seed)))
+    return {"n_videos": int(len(uniq)), "ci_low": None if math.isnan(lo) else lo,
+            "ci_high": None if math.isnan(hi) else hi, "small": int(len(idx)) < SMALL_N}
 
 
 def compute_breakdowns(table: pd.DataFrame, names: Iterable[str] | str,

@@ -2,8 +2,14 @@
 
 Writes PNG figures, a self-contained `report.html` (figures embedded, sortable tables) and a
 `report.md` summary into `RESULTS/report/` (or `out_dir`). Several results folders are drawn side
-by side on the objects each scored; ground-truth attributes come from the dataset the results
-were scored on (or `data`).
+by side on the objects each scored, into a folder of their own (`FIRST/report-vs-OTHERS/`), so a
+comparison never overwrites a single-run report; ground-truth attributes come from the dataset
+the results were scored on (or `data`).
+
+Every report states each run's provenance (protocol, options, J_cc variant, m3vos version,
+dataset fingerprint, tracker, config, weights, scoring date), refuses runs that were scored
+differently (unless `allow_mixed`, which marks the report MIXED), and gives every breakdown row
+its object count and a 95% bootstrap interval over videos; rows of fewer than 3 objects are marked.
 """
 
 from __future__ import annotations
@@ -19,10 +25,14 @@ import numpy as np
 import pandas as pd
 
 from m3vos.analysis import plots
-from m3vos.analysis.breakdowns import (BREAKDOWNS, SIZE_CUT_LN, SIZE_EDGES, VELOCITY_CUT_LN, VELOCITY_EDGES,
-                                       breakdown_rows)
+from m3vos.analysis.breakdowns import (BREAKDOWNS, SIZE_CUT_LN, SIZE_EDGES, SMALL_N, VELOCITY_CUT_LN,
+                                       VELOCITY_EDGES, breakdown_rows)
 from m3vos.analysis.results_io import ResultsFolder, load_many
 from m3vos.errors import BadInputError
+from m3vos.metrics.contract import RANDOM_WEIGHTS_MARK, check_comparable, provenance
+
+#: Marker file naming the runs a report folder was written for.
+RUNS_FILE = "report-runs.json"
 
 REPORT_BREAKDOWNS = ("group", "intra", "transition", "core", "difficulty", "size", "velocity", "entropy")
 MAIN_METRIC = "J-Mean"
@@ -38,6 +48,16 @@ class Report:
     figures: dict[str, Path] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    provenance: pd.DataFrame = field(default_factory=pd.DataFrame)
+    metric: str = MAIN_METRIC
+    percent: bool = False          # tables in the paper convention (75.6); CSVs stay fractions
+
+    def table(self, df: pd.DataFrame) -> pd.DataFrame:
+        """`df` as printed: metric columns in percent when asked."""
+        return _percent_frame(df) if self.percent else df
+
+    def breakdown(self, name: str) -> pd.DataFrame:
+        return self.table(breakdown_frame(self.breakdowns[name], self.metric, percent=self.percent))
 
     @property
     def main_file(self) -> Path:
@@ -73,8 +93,10 @@ def write_report(result_dirs: Sequence[str | Path], out_dir: str | Path | None =
                  data: str | Path | None = None, labels: str | Path | None = None, dataset: Any = None,
                  html_page: bool = True,
                  markdown: bool = True, worst: int = 6, contact_frames: int = 3, entropy: bool = True,
-                 metric: str = MAIN_METRIC, progress: bool | None = None) -> Report:
-    """Build the report for `result_dirs` and write it into `out_dir` (default: first folder's `report/`).
+                 metric: str = MAIN_METRIC, progress: bool | None = None, allow_mixed: bool = False,
+                 names: dict[str, str] | None = None, percent: bool = False) -> Report:
+    """Build the report for `result_dirs` and write it into `out_dir` (default: the first folder's
+    `report/` for one run, `report-vs-<other runs>/` for several).
 
     The dataset is `dataset` (an open `Dataset`), else `data` (a root), else the one recorded in the
     first results. The returned `Report` is path-like: `Path(report)` is the page to open.
@@ -82,16 +104,27 @@ def write_report(result_dirs: Sequence[str | Path], out_dir: str | Path | None =
     from m3vos.analysis.table import object_table
     from m3vos.utils.atomic import atomic_write_text
 
-    runs = load_many(list(result_dirs))
-    out = Path(out_dir) if out_dir is not None else runs[0].path / "report"
-    out.mkdir(parents=True, exist_ok=True)
+    runs = load_many(list(result_dirs), names=names)
     for r in runs:
         if metric not in r.metrics():
             raise BadInputError(f"metric {metric!r} is not in these results", path=r.file,
                                 hint=f"pick one of {', '.join(r.metrics())} with --metric")
+    notes: list[str] = check_comparable(runs, allow_mixed=allow_mixed)
+    if out_dir is not None:
+        out = Path(out_dir)
+    elif len(runs) == 1:
+        out = runs[0].path / "report"
+    else:
+        out = runs[0].path / ("report-vs-" + "-".join(_safe(r.name) for r in runs[1:]))[:120]
+    run_paths = [str(r.file.resolve()) if r.file else str(r.path.resolve()) for r in runs]
+    _claim_folder(out, run_paths)
+    prov = pd.DataFrame([provenance(r) for r in runs])
+    for _, p in prov.iterrows():
+        if p["random_weights"]:
+            notes.append(f"{p['run']}: {RANDOM_WEIGHTS_MARK}")
+    prov = prov.drop(columns=["random_weights"])
     if dataset is None:
         dataset = open_results_dataset(runs, data, labels)
-    notes: list[str] = []
     gt: dict[str, dict[str, Any]] | None = None
     if dataset is None:
         notes.append("dataset not found (pass --data): label, size, velocity and entropy breakdowns are empty")
@@ -107,8 +140,8 @@ def write_report(result_dirs: Sequence[str | Path], out_dir: str | Path | None =
     tables = {r.name: object_table(r.doc, dataset, gt_attributes=gt) for r in runs}
 
     summary = _summary(runs, tables)
-    bds = {name: {run: breakdown_rows(t, name) for run, t in tables.items()} for name in REPORT_BREAKDOWNS
-           if entropy or name != "entropy"}
+    bds = {name: {run: breakdown_rows(t, name, ci=metric) for run, t in tables.items()}
+           for name in REPORT_BREAKDOWNS if entropy or name != "entropy"}
     figs: dict[str, Path] = {}
     figs["group"] = plots.bars_by_value(bds["group"], metric, out / "j_per_group.png",
                                         title=f"{metric} per transition group (IS/IL/IG/CP)")
@@ -152,7 +185,8 @@ def write_report(result_dirs: Sequence[str | Path], out_dir: str | Path | None =
             figs["contact"] = sheet
         else:
             notes.append("contact sheet skipped: no frames or predictions found for the worst objects")
-    rep = Report(out, [r.name for r in runs], summary, bds, worst_tables, figs, notes=notes)
+    rep = Report(out, [r.name for r in runs], summary, bds, worst_tables, figs, notes=notes, provenance=prov,
+                 metric=metric, percent=percent)
     for name, t in tables.items():
         atomic_write_text(out / (f"objects-{_safe(name)}.csv" if len(tables) > 1 else "objects.csv"),
                           t.drop(columns=[c for c in ("entropy_curve",) if c in t.columns]).to_csv(index=False))
@@ -164,6 +198,30 @@ def write_report(result_dirs: Sequence[str | Path], out_dir: str | Path | None =
         rep.files.append(out / "report.html")
     rep.files.extend(figs.values())
     return rep
+
+
+def _claim_folder(out: Path, run_paths: list[str]) -> None:
+    """Create `out` for these runs; refuse a folder that holds the report of other runs."""
+    import json
+
+    from m3vos.errors import EnvError
+    from m3vos.utils.atomic import atomic_write_text
+
+    marker = out / RUNS_FILE
+    if marker.is_file():
+        try:
+            before = json.loads(marker.read_text(encoding="utf-8")).get("runs")
+        except (OSError, ValueError, AttributeError):
+            before = None
+        if before is not None and sorted(before) != sorted(run_paths):
+            raise BadInputError(f"holds the report of other runs ({len(before)} run(s)); it is not overwritten",
+                                path=out, hint="pass another --out, or delete that folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(marker, json.dumps({"runs": run_paths}, indent=1) + "\n")
+    except OSError as exc:
+        raise EnvError(f"cannot write the report here ({exc.strerror or exc})", path=out,
+                       hint="pass --out a writable folder") from None
 
 
 def _safe(name: str) -> str:
@@ -287,8 +345,10 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def breakdown_frame(rows_by_run: dict[str, list[dict[str, Any]]], metric: str = MAIN_METRIC) -> pd.DataFrame:
-    """One table per breakdown: value, then `<run> n` and `<run> metric` columns side by side."""
+def breakdown_frame(rows_by_run: dict[str, list[dict[str, Any]]], metric: str = MAIN_METRIC, *,
+                    percent: bool = False) -> pd.DataFrame:
+    """One table per breakdown: value, then `<run> objects`, `<run> metric` and (when the rows carry
+    intervals) `<run> 95% CI` columns side by side; rows with fewer than 3 objects get a mark."""
     values: list[str] = []
     for rows in rows_by_run.values():
         values += [r["value"] for r in rows if r["value"] not in values]
@@ -298,6 +358,30 @@ def breakdown_frame(rows_by_run: dict[str, list[dict[str, Any]]], metric: str = 
         prefix = f"{run} " if len(rows_by_run) > 1 else ""
         out[f"{prefix}objects"] = [by[v]["n_objects"] if v in by else 0 for v in values]
         out[f"{prefix}{metric}"] = [by[v].get(metric) if v in by else None for v in values]
+        if any("ci_low" in r for r in rows):
+            out[f"{prefix}95% CI"] = [_interval(by.get(v), percent) for v in values]
+    if any("small" in r for rows in rows_by_run.values() for r in rows):
+        small = {v for rows in rows_by_run.values() for r in rows if r.get("small") for v in [r["value"]]}
+        out["n<3"] = ["yes" if v in small else "" for v in values]
+    return out
+
+
+def _interval(row: dict[str, Any] | None, percent: bool = False) -> str:
+    if not row or row.get("ci_low") is None or row.get("ci_high") is None:
+        return "—"
+    if percent:
+        return f"[{row['ci_low'] * 100:.1f}, {row['ci_high'] * 100:.1f}]"
+    return f"[{row['ci_low']:.4f}, {row['ci_high']:.4f}]"
+
+
+def _percent_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Metric columns (`J-Mean`, `static J-Mean`, ...) as percent strings with one decimal."""
+    from m3vos.metrics.contract import metric_spec
+
+    out = df.copy()
+    for c in out.columns:
+        if metric_spec(str(c).split(" ")[-1]) is not None and pd.api.types.is_numeric_dtype(out[c]):
+            out[c] = ["—" if v is None or not math.isfinite(float(v)) else f"{float(v) * 100:.1f}" for v in out[c]]
     return out
 
 
@@ -311,13 +395,23 @@ def _md_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+_CI_NOTE = (f"Each row: n objects, the plain mean, and a 95% bootstrap interval resampling the row's videos "
+            f"(1000 resamples, seed 0); rows marked n<3 hold fewer than {SMALL_N} objects: read them as anecdotes.")
+
+
 def render_markdown(rep: Report) -> str:
-    parts = [f"# m3vos report: {', '.join(rep.runs)}", "", "## Summary", "", _md_table(rep.summary), ""]
+    mixed = [n for n in rep.notes if n.startswith("MIXED")]
+    parts = [f"# m3vos report: {', '.join(rep.runs)}", ""]
+    parts += [f"> **{n}**" for n in mixed] + ([""] if mixed else [])
+    parts += ["## Summary", "", _md_table(rep.table(rep.summary)), ""]
+    if len(rep.provenance):
+        parts += ["## Provenance", "", _md_table(rep.provenance), ""]
+    parts += [f"_{_CI_NOTE}_", ""]
     for name, rows in rep.breakdowns.items():
         parts += [f"## {name}", "", f"_{BREAKDOWNS[name].description}_", "",
-                  _md_table(breakdown_frame(rows)), ""]
+                  _md_table(rep.breakdown(name)), ""]
     for run, t in rep.worst.items():
-        parts += [f"## Worst objects: {run}", "", _md_table(t), ""]
+        parts += [f"## Worst objects: {run}", "", _md_table(rep.table(t)), ""]
     parts += ["## Figures", ""] + [f"![{k}]({p.name})" for k, p in rep.figures.items()] + [""]
     if rep.notes:
         parts += ["## Notes", ""] + [f"- {n}" for n in rep.notes] + [""]
@@ -358,20 +452,24 @@ def render_html(rep: Report) -> str:
              f"<h1>m3vos report: {html.escape(', '.join(rep.runs))}</h1>",
              "<p>Click a column header to sort. Means are plain means over objects (the official rule); "
              "size, velocity and entropy use m3vos definitions (see docs/analysis.md).</p>",
-             "<h2>Summary</h2>", _html_table(rep.summary)]
+             *[f"<p class='note'><b>{html.escape(n)}</b></p>" for n in rep.notes if n.startswith("MIXED")],
+             "<h2>Summary</h2>", _html_table(rep.table(rep.summary))]
+    if len(rep.provenance):
+        parts += ["<h2>Provenance</h2>", _html_table(rep.provenance)]
+    parts.append(f"<p>{html.escape(_CI_NOTE)}</p>")
     for n in rep.notes:
         parts.append(f"<p class='note'>{html.escape(n)}</p>")
     fig_after = {"group": ["group"], "transition": ["transition"], "size": ["size"], "velocity": ["velocity"],
                  "entropy": ["entropy"]}
     for name, rows in rep.breakdowns.items():
         parts += [f"<h2>{html.escape(name)}</h2>", f"<p>{html.escape(BREAKDOWNS[name].description)}</p>",
-                  _html_table(breakdown_frame(rows))]
+                  _html_table(rep.breakdown(name))]
         for f in fig_after.get(name, []):
             if f in rep.figures:
                 parts.append(img(rep.figures[f]))
     parts.append("<h2>Worst objects</h2>")
     for run, t in rep.worst.items():
-        parts += [f"<h3>{html.escape(run)}</h3>", _html_table(t)]
+        parts += [f"<h3>{html.escape(run)}</h3>", _html_table(rep.table(t))]
     for f in ("worst_time", "contact"):
         if f in rep.figures:
             parts.append(img(rep.figures[f]))

@@ -1,7 +1,8 @@
 """Scoring: per-frame J, F and J_cc, per-object statistics, both protocols, the engine.
 
 `score_predictions(preds, dataset, protocol=...)` returns a `ScoreResult` whose `to_dict()` is
-the `results.json` document (schema `m3vos-results/1`).
+the `results.json` document (schema `m3vos-results/1`, owned by `m3vos.metrics.contract`, which
+also reads and validates it).
 """
 
 from __future__ import annotations

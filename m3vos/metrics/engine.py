@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol, Sequence
 
 from m3vos.errors import BadInputError
+from m3vos.metrics.contract import dataset_fingerprint, read_run_record
 from m3vos.metrics.protocols import ScoreOptions
 from m3vos.metrics.results import ScoreResult
 from m3vos.metrics.video import VideoScore, VideoTask, is_junk, score_video
@@ -99,9 +100,11 @@ def score_predictions(preds: str | os.PathLike[str], dataset: DatasetLike, *, pr
     ordered = [scores[n] for n in names]
     for s in ordered:
         warnings.extend(s.warnings)
-    identity = dataset.identity() if hasattr(dataset, "identity") else {}
+    identity = dict(dataset.identity()) if hasattr(dataset, "identity") else {}
+    # what ground truth was scored, so that runs on different data are never compared (contract)
+    identity["fingerprint"] = dataset_fingerprint(dataset, names)
     return ScoreResult(options=options, dataset=identity, videos=ordered, warnings=warnings,
-                       predictions=str(preds.resolve()))
+                       predictions=str(preds.resolve()), run=read_run_record(preds))
 
 
 def _run(tasks: list[VideoTask], workers: int, on_done: Callable[[str], None] | None,

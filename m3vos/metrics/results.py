@@ -1,5 +1,7 @@
 """The results document (`results.json`, schema `m3vos-results/1`) and the official CSVs.
 
+The layout and its validation belong to `m3vos.metrics.contract`; this module fills it in.
+
 Statistics are computed here from the per-frame values the workers return. Means over objects
 use `math.fsum`, so they are exactly the same whatever the order of the videos.
 """
@@ -15,11 +17,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from m3vos.errors import EnvError
 from m3vos.metrics import statistics as stats
+from m3vos.metrics.contract import RANDOM_WEIGHTS_MARK, SCHEMA, null_reason, random_weights
 from m3vos.metrics.protocols import EXTENSION_METRICS, OFFICIAL_METRICS, ScoreOptions, metric_names
 from m3vos.metrics.video import VideoScore
 
-SCHEMA = "m3vos-results/1"
 RESULTS_JSON = "results.json"
 #: Every file a scoring run writes into its results folder (`{set}` is the split name).
 CSV_GLOBAL = "global_results-{set}.csv"
@@ -58,6 +61,12 @@ class ScoreResult:
     warnings: list[str] = field(default_factory=list)
     predictions: str | None = None
     breakdowns: dict[str, Any] | None = None
+    run: dict[str, Any] | None = None          # provenance from the predictions' run.json
+    scored_at: str | None = None               # ISO 8601 UTC; set when first written
+
+    def __post_init__(self) -> None:
+        if random_weights(self.run) and RANDOM_WEIGHTS_MARK not in self.warnings:
+            self.warnings.insert(0, RANDOM_WEIGHTS_MARK)
 
     @property
     def protocol(self) -> str:
@@ -74,6 +83,9 @@ class ScoreResult:
             for row, k in enumerate(vs.object_ids):
                 entry: dict[str, Any] = {"video": vs.name, "object_id": k, "n_frames": len(vs.frames)}
                 entry.update(object_metrics(vs, row, self.options))
+                undefined = [m for m in self.metrics if isinstance(entry[m], float) and math.isnan(entry[m])]
+                if undefined:
+                    entry["null_reasons"] = {m: null_reason(m, len(vs.frames)) for m in undefined}
                 out[f"{vs.name}_{k}"] = entry
         return out
 
@@ -115,7 +127,9 @@ class ScoreResult:
             "protocol": self.protocol,
             "options": self.options.to_dict(),
             "m3vos_version": __version__,
+            "scored_at": self.scored_at,
             "dataset": self.dataset,
+            "run": self.run,
             "predictions": self.predictions,
             "metrics": {"official": OFFICIAL_METRICS[self.protocol],
                         "extension": EXTENSION_METRICS[self.protocol],
@@ -170,13 +184,56 @@ def clear_results(out_dir: str | os.PathLike[str], split: str) -> None:
             pass
 
 
+def check_writable(out_dir: str | os.PathLike[str]) -> None:
+    """EnvError (exit 3) unless results can be written into `out_dir`: call it before scoring.
+
+    Probes with a real temporary file (permission bits say nothing to root or on a read-only
+    mount); a missing folder is probed at its nearest existing parent and not created here.
+    """
+    import tempfile
+
+    out_dir = Path(out_dir)
+    probe = out_dir
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise EnvError("the results folder is not a folder" if probe == out_dir else
+                       f"cannot create the results folder: {probe} is a file", path=out_dir,
+                       hint="pass --out a folder (it is created if missing)")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".m3vos-write-probe.", dir=probe)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise EnvError(f"cannot write results here ({exc.strerror or exc})", path=out_dir,
+                       hint="pass --out a writable folder") from None
+
+
 def write_results(result: ScoreResult, out_dir: str | os.PathLike[str], split: str) -> list[Path]:
-    """Write results.json and the two CSVs: all to temporary names first, then renamed."""
+    """Write results.json and the two CSVs: all to temporary names first, then renamed.
+
+    A failing disk (full, read-only, quota) is an `EnvError` (exit 3); the previous results, if
+    any, stay as they were.
+    """
+    if result.scored_at is None:
+        import datetime
+
+        result.scored_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    try:
+        return _write_results(result, Path(out_dir), split)
+    except OSError as exc:
+        raise EnvError(f"could not write the results ({exc.strerror or exc}); the previous results are unchanged",
+                       path=out_dir,
+                       hint="free disk space or pass --out a writable folder") from None
+
+
+def _write_results(result: ScoreResult, out_dir: Path, split: str) -> list[Path]:
     import json
 
     from m3vos.utils.atomic import atomic_path
 
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, global_path, object_path = result_files(out_dir, split)
     contents = {  # renamed in reverse order: results.json (what marks a results folder) last
