@@ -92,6 +92,6 @@ def resolve_data_root(root: str | os.PathLike[str] | None) -> Path:
     if found is None:
         raise BadInputError(
             "no dataset given and none configured",
-            hint="run `m3vos data download` (or `m3vos data synth DIR`), pass `--data DIR`, "
-                 "or set M3VOS_DATA")
+            hint="run `m3vos data download` (or `m3vos data synth DIR`), pass the dataset folder "
+                 "(`--data DIR`, or ROOT for `m3vos data verify|info`), or set M3VOS_DATA")
     return found
