@@ -128,7 +128,8 @@ class ExternalTracker(Tracker):
                 raise
         if code != 0:
             tail = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()][-3:]
-            detail = f"; last lines: {' | '.join(tail)}" if tail else "; it printed nothing"
+            detail = (f": {tail[-1]}" + (f" (before: {' | '.join(tail[:-1])})" if len(tail) > 1 else "")
+                      if tail else " (it printed nothing)")
             kept = _keep_log(log, video.name)
             where = f"full output in {kept}" if kept else "run the command by hand to see its full output"
             raise M3vosError(f"external tracker exited with code {code} on video {video.name}{detail}",
