@@ -246,7 +246,7 @@ def _transfer(url: str, part: Path, meta: Path, state: dict[str, Any], *, timeou
         if validator:
             req.add_header("If-Range", validator)
     try:
-        resp = urllib.request.urlopen(req, timeout=min(timeout, stall_timeout))
+        resp = urllib.request.urlopen(req, timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:
             # Nothing left to send: the part is complete if its size is the remote size.
