@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -74,21 +73,3 @@ def slow_handler(delay: float, chunk: int = 1) -> Callable[[FileServerState], ty
         return Slow
 
     return factory
-
-
-def run_all(fns: list[Callable[[], None]]) -> list[BaseException | None]:
-    """Run callables in threads at once; the exception each raised, or None."""
-    errors: list[BaseException | None] = [None] * len(fns)
-
-    def wrap(i: int) -> None:
-        try:
-            fns[i]()
-        except BaseException as exc:  # noqa: BLE001
-            errors[i] = exc
-
-    threads = [threading.Thread(target=wrap, args=(i,)) for i in range(len(fns))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return errors

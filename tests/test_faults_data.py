@@ -183,3 +183,22 @@ def test_fault18_data_hints_name_real_options(cli, tmp_path):
     assert "--write-manifest" in fixes and "--rebuild-manifest" not in fixes
     line = _one_line(cli("data", "verify", check=2))
     assert "ROOT" in line
+
+
+def test_fault14_environment_errors_anywhere_are_exit_3_not_a_traceback(cli, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    with read_only(ro):
+        proc = cli("data", "synth", ro / "ds", "--videos", "1", "--frames", "3", check=3)
+    line = _one_line(proc)
+    assert "Read-only file system" in line or "Permission denied" in line
+    full = tmp_path / "full"
+    full.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "none", str(full)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root and tmpfs mounts to fill a disk")
+    try:
+        proc = cli("data", "synth", full / "ds", "--videos", "2", "--frames", "40", check=3)
+        assert "No space left on device" in _one_line(proc)
+    finally:
+        subprocess.run(["umount", str(full)], capture_output=True)
