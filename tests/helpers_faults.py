@@ -6,12 +6,11 @@ import contextlib
 import os
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
-
 from helpers_data import FileServerState
 
 

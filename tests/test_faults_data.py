@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers_data import FileServerState, serve_files
 from helpers_faults import read_only, slow_handler
 

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers_faults import read_only
 from helpers_run import synth_dataset
 

@@ -3,7 +3,6 @@ or that m3vos used to accept silently. Real PNGs, the real CLI."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path

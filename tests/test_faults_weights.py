@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from helpers_data import FileServerState, serve_files  # noqa: E402
+from helpers_data import FileServerState, serve_files
 
 
 def _one_line(proc: subprocess.CompletedProcess) -> str:
