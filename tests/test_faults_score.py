@@ -1,8 +1,8 @@
 """Issue 13, scoring side (fault 19 and a wrong hint of 18): input the official evaluator drops
 or that m3vos used to accept silently. Real PNGs, the real CLI.
 
-Runs that must fail use `-j 1`: once, under load, a worker error left the process pool hanging
-in `Pool.terminate` (a pool issue, not one of these checks; reported to the runner owner)."""
+Runs that must fail use `-j 1`: once, under load, such a run with the default process pool hung
+(not reproduced in 55 reruns; reported to the owner of the pool, m3vos/utils/pool.py)."""
 
 from __future__ import annotations
 
