@@ -139,7 +139,7 @@ def download_file(url: str, dest: str | os.PathLike[str], *, sha256: str | None 
     Concurrent calls for the same `dest` (Slurm array tasks) take a file lock: one downloads,
     the others wait and reuse its file.
     """
-    from filelock import FileLock
+    from m3vos.utils.locks import exclusive_lock
 
     _check_request(url, sha256, md5)
     dest = Path(dest)
@@ -148,9 +148,9 @@ def download_file(url: str, dest: str | os.PathLike[str], *, sha256: str | None 
     except OSError as exc:
         raise M3vosError(f"cannot create the download folder ({exc.strerror or exc})", path=dest.parent,
                          hint="pick a destination you can write to", exit_code=3) from None
+    lock = exclusive_lock(dest.with_name(f".{dest.name}.lock"))
     try:
-        lock = FileLock(str(dest.with_name(f".{dest.name}.lock")))
-        lock.acquire()
+        lock.__enter__()
     except OSError as exc:
         raise M3vosError(f"cannot lock the download ({exc.strerror or exc})", path=dest.parent,
                          hint="pick a destination you can write to", exit_code=3) from None
@@ -159,7 +159,7 @@ def download_file(url: str, dest: str | os.PathLike[str], *, sha256: str | None 
                                 timeout=timeout, headers=headers, on_bytes=on_bytes,
                                 stall_timeout=stall_timeout, min_rate=min_rate)
     finally:
-        lock.release()
+        lock.__exit__(None, None, None)
 
 
 def _download_locked(url: str, dest: Path, *, sha256: str | None, md5: str | None, retries: int,

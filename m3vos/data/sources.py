@@ -86,12 +86,14 @@ def _hoist_single_folder(folder: Path) -> None:
     inner.rmdir()
 
 
-def _cache_name(url: str, sha256: str | None, name: str) -> str:
-    """The archive's cache file name: keyed by the whole URL (and the checksum when given), so
-    `.../alt/ds.tar.gz` never reuses `.../ds.tar.gz`; the base name is kept for people."""
+def _cache_name(url: str, name: str) -> str:
+    """The archive's cache file name: keyed by the whole URL, so `.../alt/ds.tar.gz` never
+    reuses `.../ds.tar.gz`; the base name is kept for people. The checksum is not part of the
+    key: a cached file is checked against it anyway (and fetched again on a mismatch), and
+    adding `--sha256` on a rerun must still resume the partial download."""
     import hashlib
 
-    key = hashlib.sha256(f"{url}\n{(sha256 or '').strip().lower()}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(url.encode()).hexdigest()[:16]
     return f"{key}-{name}"
 
 
@@ -106,7 +108,7 @@ def download_from_url(url: str, dest: Path, *, sha256: str | None = None, md5: s
     dest = Path(dest).expanduser()
     _check_dest(dest, force)
     name = Path(unquote(urlparse(url).path)).name or "archive"
-    archive = cache_dir() / "downloads" / _cache_name(url, sha256, name)
+    archive = cache_dir() / "downloads" / _cache_name(url, name)
     download_file(url, archive, sha256=sha256, md5=md5, retries=retries, progress=progress)
     staging = _staging(dest)
     shutil.rmtree(staging, ignore_errors=True)

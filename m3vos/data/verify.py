@@ -42,6 +42,7 @@ WARNING_CODES: dict[str, str] = {
     "no_manifest": "no manifest: checksums were not checked",
     "void": "masks contain void (255) pixels",
     "sparse": "a DAVIS-style video annotates only some frames",
+    "short_video": "a DAVIS-style video has fewer than 3 annotated frames: it can be run, not scored",
 }
 
 
@@ -162,7 +163,8 @@ def _verify_video(video: Any, quick: bool, sparse_ok: bool = False) -> _VideoRes
         res.problems.append(Problem("missing_masks", str(ann), f"video {name!r} has no annotation PNGs",
                                     _REDOWNLOAD))
     elif len(masks) < 3:
-        res.problems.append(Problem("short_video", str(ann), f"video {name!r} has {len(masks)} annotated "
+        # A sparsely annotated DAVIS-style set can still be run; scoring it needs full masks.
+        (res.warnings if sparse_ok else res.problems).append(Problem("short_video", str(ann), f"video {name!r} has {len(masks)} annotated "
                                     "frame(s); scoring skips the first and the last, so `m3vos score` "
                                     "refuses it", "restore its masks, or remove it from the split file"))
     if video.images_dir is not None and not frames:
