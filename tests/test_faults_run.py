@@ -80,6 +80,20 @@ def test_fault06_a_second_run_into_the_same_folder_is_refused_naming_the_holder(
     assert json.loads((out / "run.json").read_text())["status"] == "complete"
 
 
+def test_fault06_shards_share_a_folder_but_not_a_shard(tmp_path):
+    from m3vos.runner.lock import OutputLock, RunLockedError
+
+    out = tmp_path / "out"
+    with OutputLock(out, (0, 2)), OutputLock(out, (1, 2)):      # an array job: side by side
+        with pytest.raises(RunLockedError, match=f"shard 1/2 \\(pid {os.getpid()} on host"):
+            OutputLock(out, (1, 2)).acquire()
+        with pytest.raises(RunLockedError, match="unsharded|another m3vos run"):
+            OutputLock(out).acquire()
+    with OutputLock(out):                                       # all released
+        with pytest.raises(RunLockedError, match="an unsharded m3vos run"):
+            OutputLock(out, (0, 2)).acquire()
+
+
 def test_fault14_unwritable_out_is_an_environment_error(cli, data, tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir()

@@ -235,7 +235,7 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
     if executor == "local" and len(devices) == 1:
         tracker = targs.build(devices[0])
     load_seconds = time.perf_counter() - t_load
-    lock = OutputLock(store.out).acquire()   # one run per folder; released when the run ends
+    lock = OutputLock(store.out, shard_ix).acquire()   # one run per folder (or shard); released at the end
     if force:
         store.reset()
     todo = [n for n in names if not store.is_done(n, _expected_stems(dataset.video(n)))]
