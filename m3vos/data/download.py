@@ -148,18 +148,15 @@ def download_file(url: str, dest: str | os.PathLike[str], *, sha256: str | None 
     except OSError as exc:
         raise M3vosError(f"cannot create the download folder ({exc.strerror or exc})", path=dest.parent,
                          hint="pick a destination you can write to", exit_code=3) from None
-    lock = exclusive_lock(dest.with_name(f".{dest.name}.lock"))
-    try:
-        lock.__enter__()
-    except OSError as exc:
-        raise M3vosError(f"cannot lock the download ({exc.strerror or exc})", path=dest.parent,
-                         hint="pick a destination you can write to", exit_code=3) from None
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(exclusive_lock(dest.with_name(f".{dest.name}.lock")))
+        except OSError as exc:
+            raise M3vosError(f"cannot lock the download ({exc.strerror or exc})", path=dest.parent,
+                             hint="pick a destination you can write to", exit_code=3) from None
         return _download_locked(url, dest, sha256=sha256, md5=md5, retries=retries, progress=progress,
                                 timeout=timeout, headers=headers, on_bytes=on_bytes,
                                 stall_timeout=stall_timeout, min_rate=min_rate)
-    finally:
-        lock.__exit__(None, None, None)
 
 
 def _download_locked(url: str, dest: Path, *, sha256: str | None, md5: str | None, retries: int,

@@ -235,7 +235,13 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
     if executor == "local" and len(devices) == 1:
         tracker = targs.build(devices[0])
     load_seconds = time.perf_counter() - t_load
-    lock = OutputLock(store.out, shard_ix).acquire()   # one run per folder (or shard); released at the end
+    try:
+        lock = OutputLock(store.out, shard_ix).acquire()   # one run per folder (or shard); released at the end
+    except BaseException:
+        if tracker is not None:
+            with contextlib.suppress(Exception):
+                tracker.close()
+        raise
     if force:
         store.reset()
     todo = [n for n in names if not store.is_done(n, _expected_stems(dataset.video(n)))]
