@@ -93,5 +93,6 @@ def resolve_data_root(root: str | os.PathLike[str] | None) -> Path:
         raise BadInputError(
             "no dataset given and none configured",
             hint="run `m3vos data download` (or `m3vos data synth DIR`), pass the dataset folder "
-                 "(`--data DIR`, or ROOT for `m3vos data verify|info`), or set M3VOS_DATA")
+                 "(`--data DIR`; for `data verify`, `data info` and `entropy-report` the ROOT argument), "
+                 "or set M3VOS_DATA")
     return found
