@@ -6,6 +6,7 @@ Runs that must fail use `-j 1`: once, under load, such a run with the default pr
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -74,6 +75,12 @@ def test_fault19_missing_empty_refuses_a_folder_without_any_prediction(cli, ds, 
     line = _one_line(cli("score", empty, "--data", ds, "--missing", "empty", "-j", "1", check=2))
     assert "no prediction folder matches" in line
     assert not (empty / "results.json").exists()
+    # one video with predictions is enough: the other is scored as empty, with a warning
+    preds = tmp_path / "preds"
+    names = _gt_as_preds(ds, preds)
+    shutil.rmtree(preds / names[1])
+    proc = cli("score", preds, "--data", ds, "--missing", "empty", "--format", "json", check=0)
+    assert names[1] in proc.stderr and len(json.loads(proc.stdout)["per_sequence"]) == 2
 
 
 def test_fault19_case_twins_among_predictions_are_an_error(cli, ds, tmp_path):
