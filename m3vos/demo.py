@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from m3vos.errors import M3vosError
+from m3vos.errors import BadInputError, EnvError, M3vosError
 
 BASELINES = ("static", "flow")
 
@@ -34,6 +34,27 @@ def _model_tracker_with_weights() -> list[str]:
     return []
 
 
+#: Written into a demo's folder: only such a folder is ever cleared by a later demo.
+DEMO_MARKER = ".m3vos-demo"
+
+
+def _claim_folder(out: Path) -> None:
+    """Use `out` if it is new, empty or an earlier demo's folder; refuse anything else (the demo
+    replaces `out/data`, which could be someone's dataset)."""
+    if out.exists():
+        if not out.is_dir():
+            raise BadInputError("--out is a file, not a folder", path=out, hint="pass a new folder")
+        if not (out / DEMO_MARKER).is_file() and any(out.iterdir()):
+            raise BadInputError("output folder exists, is not empty and is not an earlier demo's folder",
+                                path=out, hint="pass a new or empty folder to --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / DEMO_MARKER).write_text("made by `m3vos demo`; a later demo may replace this folder's content\n")
+    except OSError as exc:
+        raise EnvError(f"cannot write the demo folder ({exc.strerror or exc})", path=out,
+                       hint="pass a writable --out folder") from None
+
+
 def run_demo(out: str | Path = "m3vos-demo", *, videos: int = 6, frames: int = 24, seed: int = 0,
              console: Any = None, progress: bool | None = None,
              models: list[str] | None = None) -> dict[str, Any]:
@@ -53,9 +74,9 @@ def run_demo(out: str | Path = "m3vos-demo", *, videos: int = 6, frames: int = 2
     out = Path(out).resolve()
     t0 = time.perf_counter()
     data = out / "data"
-    if data.exists():  # the demo owns this folder: regenerate so the options always apply
+    _claim_folder(out)
+    if data.exists():  # a folder of an earlier demo: regenerate so the options always apply
         shutil.rmtree(data)
-    out.mkdir(parents=True, exist_ok=True)
     con.print(f"[bold]1/4[/bold] synthesising {videos} videos x {frames} frames into {data}")
     make_synthetic_dataset(data, videos=videos, seed=seed, frames=frames)
     dataset = open_dataset(data)

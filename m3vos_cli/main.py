@@ -6,6 +6,7 @@ library inside their command functions so that `m3vos --help` stays fast and nev
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
@@ -13,7 +14,7 @@ import traceback
 import typer
 
 from m3vos import __version__
-from m3vos.errors import M3vosError
+from m3vos.errors import EnvError, M3vosError
 
 app = typer.Typer(
     name="m3vos",
@@ -71,6 +72,18 @@ def _register_all() -> None:
 _register_all()
 
 
+#: OS errors that are the environment's, not a bug of m3vos nor the user's input: one line and
+#: exit 3 (never 1, which means "gate failed" / "some videos failed"), wherever they happen.
+_ENV_ERRNOS = {
+    errno.EROFS: "the folder is on a read-only filesystem: pass a writable location",
+    errno.EACCES: "check the permissions, or pass a location you can write to",
+    errno.EPERM: "check the permissions, or pass a location you can write to",
+    errno.ENOSPC: "free some space, or pass a location on another disk",
+    errno.EDQUOT: "free some space (disk quota exceeded), or pass a location on another disk",
+    errno.EIO: "the disk or network filesystem failed: check it and rerun",
+}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; user errors become one line on stderr and a non-zero exit code."""
     try:
@@ -85,6 +98,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        if exc.errno not in _ENV_ERRNOS:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        typer.echo(f"error: {where}{exc.strerror or exc} (fix: {_ENV_ERRNOS[exc.errno]})", err=True)
+        sys.exit(EnvError.exit_code)
     except Exception as exc:
         # Usage errors from Typer's (possibly vendored) click: they know how to show themselves.
         if hasattr(exc, "show") and hasattr(exc, "exit_code"):

@@ -41,7 +41,7 @@ def run_command(
                                                help="Tracker option KEY=VALUE (repeatable; VALUE is typed as YAML)."),
     workers: int = typer.Option(1, "--workers", "-w", help="Worker processes on --device (each loads the model)."),
     gpus: Optional[str] = typer.Option(None, "--gpus", help="One worker process per GPU, e.g. 0,1,2,3."),
-    executor: str = typer.Option("local", "--executor", help="local | ray (needs `pip install 'm3vos[ray]'`)."),
+    executor: str = typer.Option("local", "--executor", help="local | ray (needs `pip install 'm3vos\\[ray]'`)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (e.g. auto); default: local."),
     shard: Optional[str] = typer.Option(None, "--shard", help="Run only shard i/N (0-based, balanced by frames)."),
     max_retries: int = typer.Option(2, "--max-retries",

@@ -84,17 +84,12 @@ def download_cmd(
 
         m3vos weights download cutie-base-mega
     """
-    from m3vos.trackers.weights import download_weights, get_known
+    from m3vos.trackers.weights import download_checked, get_known
 
     w = get_known(name)
-    path = download_weights(w.name, url=url)
+    path, report = download_checked(w.name, url=url, check=not no_check)
     err_console.print(f"downloaded {w.name} -> {path} ({_size(path.stat().st_size)})")
-    if not no_check:
-        from m3vos.trackers.models import check_checkpoint, load_error
-
-        report = check_checkpoint(w.model, path)
-        if not report.ok:
-            raise load_error(report)
+    if report is not None:
         err_console.print(f"loads strictly into {w.model} ({report.num_tensors} tensors)")
     typer.echo(str(path))
 

@@ -229,7 +229,7 @@ def test_cli_checksum_mismatch_and_malicious_archive(release_tgz: bytes, tmp_pat
                   "--dest", tmp_path / "a", check=3)
         assert "sha256 mismatch" in bad.stderr and "Traceback" not in bad.stderr
         assert not (tmp_path / "a").exists()
-        assert not list((Path(os.environ["M3VOS_CACHE"]) / "downloads").glob("good.tar.gz*"))
+        assert not list((Path(os.environ["M3VOS_CACHE"]) / "downloads").glob("*good.tar.gz*"))
         proc = cli("data", "download", "--source", "url", "--url", f"{url}/evil.tar", "--dest", tmp_path / "b",
                    check=2)
     assert "unsafe archive member" in proc.stderr and "pwned" in proc.stderr

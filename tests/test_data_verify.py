@@ -73,6 +73,10 @@ def test_every_problem_class_is_reported_with_its_file(pristine: Path, tmp_path:
     data[len(data) // 2] ^= 0xFF                       # same size, still a JPEG: only the digest knows
     flip.write_bytes(bytes(data))
     expect["checksum"] = flip
+    for stem in ("0000002", "0000003"):                 # 2 annotated frames: nothing to score
+        (ann / v[11] / f"{stem}.png").unlink()
+        (img / v[11] / f"{stem}.jpg").unlink()
+    expect["short_video"] = ann / v[11]
 
     proc = cli("data", "verify", root, "--json", check=1)
     report = json.loads(proc.stdout)

@@ -273,7 +273,7 @@ def test_prefetcher_runs_ahead_in_order_and_keeps_a_bounded_window():
 
 def test_revos_reverse_passes_do_not_decode_frames_again(tmp_path):
     torch = pytest.importorskip("torch")
-    from m3vos.trackers.cutie.checkpoint import build_model
+    from m3vos.trackers.models import build_model
 
     from m3vos.runner.video import FrameSequence, VideoSource
     from m3vos.trackers.base import VideoInput

@@ -94,10 +94,9 @@ def test_missing_video_folder_and_missing_empty(cli, broken_set: Path, tmp_path:
     (preds / "some-other-video").mkdir(parents=True)
     proc = _score(cli, preds, broken_set, tmp_path / "a")
     assert proc.returncode == 2 and "no prediction folder" in _one_line_error(proc)
-    # --missing empty scores it as an empty prediction, with a warning
-    _score(cli, preds, broken_set, tmp_path / "b", "--missing", "empty", check=0)
-    doc = json.loads((tmp_path / "b" / "results.json").read_text())
-    assert doc["global"]["J-Mean"] < 0.2 and any(SEQ in w for w in doc["warnings"])
+    # --missing empty fills gaps; with no video's predictions at all it is refused (issue 13, 19)
+    proc = _score(cli, preds, broken_set, tmp_path / "b", "--missing", "empty")
+    assert proc.returncode == 2 and "no prediction folder" in _one_line_error(proc)
     # a missing middle frame under --missing empty: scored, warned by name
     proc = _score(cli, _case(broken_set, "missing_frame"), broken_set, tmp_path / "c", "--missing", "empty", check=0)
     assert f"{MID}.png" in proc.stderr

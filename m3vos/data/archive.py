@@ -96,6 +96,27 @@ def _check_zip(zf: zipfile.ZipFile, archive: Path) -> int:
     return total
 
 
+def check_links_inside(root: str | os.PathLike[str], *, archive: str | os.PathLike[str] | None = None) -> None:
+    """Refuse any symlink under `root` that resolves outside it (or nowhere).
+
+    Run on the final layout: lifting an archive's single top folder moves every link up one
+    level, so a relative link that was inside at extraction time can point outside afterwards.
+    """
+    root = Path(root)
+    root_r = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root):       # never follows links
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            if not p.is_symlink():
+                continue
+            target = Path(os.path.realpath(p))
+            try:
+                target.relative_to(root_r)
+            except ValueError:
+                raise BadInputError(f"symlink {p.relative_to(root).as_posix()!r} -> {os.readlink(p)!r} "
+                                    "points outside the dataset", path=archive or p, hint=_HINT) from None
+
+
 def safe_extract(archive: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
     """Extract `archive` into the existing folder `dest`, refusing anything unsafe."""
     archive, dest = Path(archive), Path(dest)

@@ -92,6 +92,7 @@ def resolve_data_root(root: str | os.PathLike[str] | None) -> Path:
     if found is None:
         raise BadInputError(
             "no dataset given and none configured",
-            hint="run `m3vos data download` (or `m3vos data synth DIR`), pass `--data DIR`, "
+            hint="run `m3vos data download` (or `m3vos data synth DIR`), pass the dataset folder "
+                 "(`--data DIR`; for `data verify`, `data info` and `entropy-report` the ROOT argument), "
                  "or set M3VOS_DATA")
     return found

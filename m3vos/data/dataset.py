@@ -30,6 +30,13 @@ def _list_files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
         return []
     except NotADirectoryError:
         return []
+    seen: dict[str, str] = {}
+    for n in sorted(entries):
+        stem = os.path.splitext(n)[0]
+        if stem in seen and suffixes == (".png",):
+            raise BadInputError(f"two masks for frame {stem}: {seen[stem]} and {n}", path=folder / n,
+                                hint="keep one of them (names differ only in the case of the extension)")
+        seen.setdefault(stem, n)
     return [folder / n for n in sorted(entries)]
 
 
@@ -191,7 +198,8 @@ class Dataset:
     def video(self, name: str) -> Video:
         if name not in self._name_set:
             close = [n for n in self.video_names if name in n][:3]
-            hint = f"did you mean {', '.join(close)}?" if close else "run `m3vos data info` to list the videos"
+            hint = (f"did you mean {', '.join(close)}?" if close
+                    else f"the split file {self.layout_info.split_file(self.split)} lists the videos")
             raise BadInputError(f"no video {name!r} in split {self.split!r} of {self.root}", hint=hint)
         v = self._videos.get(name)
         if v is None:

@@ -23,10 +23,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
-from m3vos.errors import M3vosError
+from m3vos.errors import BadInputError, M3vosError
 
 CHUNK = 1 << 20
 TIMEOUT = 30.0
+#: A transfer slower than MIN_RATE bytes/s over STALL_TIMEOUT seconds is cut and retried (a
+#: server trickling a byte now and then never trips the socket timeout on its own).
+STALL_TIMEOUT = 60.0
+MIN_RATE = 1024
+_HEX = {"sha256": 64, "md5": 32}
 #: Transient failures worth another attempt.
 _RETRYABLE = (urllib.error.URLError, ConnectionError, TimeoutError, socket.timeout,
               http.client.IncompleteRead, http.client.RemoteDisconnected, http.client.BadStatusLine)
@@ -41,6 +46,25 @@ class DownloadError(M3vosError):
 
 class _Cut(Exception):
     """The transfer stopped early; resume from what is on disk."""
+
+
+class _Slow(_Cut):
+    """The server sends too little to ever finish; bytes trickling in are not progress."""
+
+
+def _check_request(url: str, sha256: str | None, md5: str | None) -> None:
+    """Refuse what no network can fix, before the first request: a URL that is not HTTP(S)
+    (a local path, a typo such as `htp://`) or a digest that is not hex of the right length."""
+    from urllib.parse import urlparse
+
+    scheme = urlparse(url).scheme.lower()
+    if scheme not in ("http", "https") or not urlparse(url).netloc:
+        raise BadInputError(f"not an http(s) URL: {_redact(url)!r}",
+                            hint="pass the address of the file, e.g. https://host/path/file.tar.gz")
+    for algo, value in (("sha256", sha256), ("md5", md5)):
+        if value is not None and not re.fullmatch(rf"[0-9a-fA-F]{{{_HEX[algo]}}}", value.strip()):
+            raise BadInputError(f"--{algo} {value!r} is not a {algo} digest ({_HEX[algo]} hex digits)",
+                                hint=f"copy the full {algo} of the file (e.g. from `{algo}sum FILE`)")
 
 
 def _user_agent() -> str:
@@ -70,7 +94,8 @@ def _check_digest(path: Path, sha256: str | None, md5: str | None) -> tuple[str,
 def _disk_full(exc: OSError, part: Path) -> M3vosError:
     size = part.stat().st_size if part.exists() else 0
     return M3vosError(f"disk full after {size} bytes", path=part,
-                      hint="free some space (or pick another --dest) and rerun: the download resumes")
+                      hint="free some space (or pick another --dest) and rerun: the download resumes",
+                      exit_code=3)
 
 
 def _read_meta(meta: Path) -> dict[str, Any]:
@@ -103,19 +128,40 @@ def _redact(url: str) -> str:
 def download_file(url: str, dest: str | os.PathLike[str], *, sha256: str | None = None,
                   md5: str | None = None, retries: int = 5, progress: bool | None = None,
                   timeout: float = TIMEOUT, headers: dict[str, str] | None = None,
-                  on_bytes: Callable[[int], None] | None = None) -> Path:
+                  on_bytes: Callable[[int], None] | None = None, stall_timeout: float = STALL_TIMEOUT,
+                  min_rate: int = MIN_RATE) -> Path:
     """Fetch `url` into `dest` (resumable, digest-checked, atomic); returns `dest`.
 
     An existing `dest` whose digest matches (or, without a digest, any existing `dest`) is kept
-    as is. `retries` bounds the resumed attempts within this call (with backoff); what was
-    fetched stays in `<dest>.part`, so a later call carries on from there.
+    as is. `retries` bounds the attempts in a row that make no progress (with backoff); what was
+    fetched stays in `<dest>.part`, so a later call carries on from there. A transfer slower
+    than `min_rate` bytes/s over `stall_timeout` s counts as an attempt without progress.
+    Concurrent calls for the same `dest` (Slurm array tasks) take a file lock: one downloads,
+    the others wait and reuse its file.
     """
+    from m3vos.utils.locks import exclusive_lock
+
+    _check_request(url, sha256, md5)
     dest = Path(dest)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise M3vosError(f"cannot create the download folder ({exc.strerror or exc})", path=dest.parent,
-                         hint="pick a destination you can write to") from None
+                         hint="pick a destination you can write to", exit_code=3) from None
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(exclusive_lock(dest.with_name(f".{dest.name}.lock")))
+        except OSError as exc:
+            raise M3vosError(f"cannot lock the download ({exc.strerror or exc})", path=dest.parent,
+                             hint="pick a destination you can write to", exit_code=3) from None
+        return _download_locked(url, dest, sha256=sha256, md5=md5, retries=retries, progress=progress,
+                                timeout=timeout, headers=headers, on_bytes=on_bytes,
+                                stall_timeout=stall_timeout, min_rate=min_rate)
+
+
+def _download_locked(url: str, dest: Path, *, sha256: str | None, md5: str | None, retries: int,
+                     progress: bool | None, timeout: float, headers: dict[str, str] | None,
+                     on_bytes: Callable[[int], None] | None, stall_timeout: float, min_rate: int) -> Path:
     if dest.is_file():
         if _check_digest(dest, sha256, md5) is None:
             return dest
@@ -135,13 +181,17 @@ def download_file(url: str, dest: str | os.PathLike[str], *, sha256: str | None 
         attempt = 0
         while True:
             attempt += 1
+            before = part.stat().st_size if part.exists() else 0
             try:
                 _transfer(url, part, meta, state, timeout=timeout, headers=headers,
                           advance=lambda n: (bar.update(task, advance=n), on_bytes and on_bytes(n)),
-                          set_total=lambda total, done: bar.update(task, total=total, completed=done))
+                          set_total=lambda total, done: bar.update(task, total=total, completed=done),
+                          stall_timeout=stall_timeout, min_rate=min_rate)
                 break
             except (_Cut, *_RETRYABLE) as exc:
                 after = part.stat().st_size if part.exists() else 0
+                if after > before and not isinstance(exc, _Slow):
+                    failures = 0      # progress: only attempts in a row without any count
                 failures += 1
                 if failures > retries:
                     raise DownloadError(
@@ -154,8 +204,8 @@ def download_file(url: str, dest: str | os.PathLike[str], *, sha256: str | None 
                 if exc.errno == errno.ENOSPC:
                     raise _disk_full(exc, part) from None
                 raise M3vosError(f"cannot write the download ({exc.strerror or exc})", path=part,
-                                 hint="check that the folder exists and is writable, or pick another destination"
-                                 ) from None
+                                 hint="check that the folder exists and is writable, or pick another destination",
+                                 exit_code=3) from None
 
     bad = _check_digest(part, sha256, md5)
     if bad is not None:
@@ -183,7 +233,8 @@ def _describe(exc: BaseException) -> str:
 
 def _transfer(url: str, part: Path, meta: Path, state: dict[str, Any], *, timeout: float,
               headers: dict[str, str] | None, advance: Callable[[int], Any],
-              set_total: Callable[[int | None, int], Any]) -> None:
+              set_total: Callable[[int | None, int], Any], stall_timeout: float = STALL_TIMEOUT,
+              min_rate: int = MIN_RATE) -> None:
     offset = part.stat().st_size if part.exists() else 0
     req = urllib.request.Request(url, headers={"User-Agent": _user_agent(), **(headers or {})})
     if offset:
@@ -224,14 +275,22 @@ def _transfer(url: str, part: Path, meta: Path, state: dict[str, Any], *, timeou
         _write_meta(meta, state)
         set_total(total, offset)
         got = offset
+        window_start, window_bytes = time.monotonic(), 0
         with open(part, mode) as f:
             while True:
-                block = resp.read(CHUNK)
+                block = resp.read1(CHUNK)      # what has arrived, not a full megabyte
                 if not block:
                     break
                 f.write(block)
                 got += len(block)
                 advance(len(block))
+                window_bytes += len(block)
+                elapsed = time.monotonic() - window_start
+                if elapsed >= stall_timeout:
+                    if window_bytes < min_rate * elapsed:
+                        raise _Slow(f"stalled: {window_bytes} bytes in {elapsed:.0f} s "
+                                    f"(less than {min_rate} bytes/s)")
+                    window_start, window_bytes = time.monotonic(), 0
         if total is not None and got < total:
             raise _Cut(f"connection closed at {got} of {total} bytes")
         if total is not None and got > total:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -19,13 +20,42 @@ _SKIP_DIRS = {".cache", ".git", ".huggingface"}
 
 
 def iter_data_files(root: Path) -> Iterable[Path]:
-    """Every regular file under `root` except the manifest, temp files and tool caches."""
+    """Every regular file under `root` except the manifest, temp files and tool caches.
+
+    FIFOs, sockets and devices are skipped (reading a FIFO blocks forever), and so are symlinks
+    unless they resolve to a regular file inside `root` (never hash a file outside the dataset;
+    a dangling link is not data).
+    """
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith(".tmp-"))
         for name in sorted(filenames):
             if name in _SKIP_NAMES or name.startswith(".tmp-") or name.endswith((".part", ".part.json")):
                 continue
-            yield Path(dirpath) / name
+            path = Path(dirpath) / name
+            if is_data_file(root, path):
+                yield path
+
+
+def is_data_file(root: Path, path: Path) -> bool:
+    """A regular file, or a symlink to a regular file inside `root`."""
+    try:
+        st = path.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            if not inside(root, path):
+                return False
+            st = path.stat()
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode)
+
+
+def inside(root: Path, path: Path) -> bool:
+    """Whether `path`, all links followed, is under `root`."""
+    try:
+        Path(os.path.realpath(path)).relative_to(os.path.realpath(root))
+        return True
+    except ValueError:
+        return False
 
 
 def _hash(path: Path) -> tuple[int, str]:
@@ -68,7 +98,13 @@ def write_manifest(root: str | os.PathLike[str], *, source: dict[str, Any] | Non
         task = bar.add_task("manifest (sha256)", total=None, status="")
         doc = build_manifest(root, source=source, workers=workers, timestamp=timestamp,
                              on_file=lambda: bar.update(task, advance=1))
-    atomic_write_json(dest, doc, indent=None)
+    try:
+        atomic_write_json(dest, doc, indent=None)
+    except OSError as exc:
+        from m3vos.errors import EnvError
+
+        raise EnvError(f"cannot write the manifest ({exc.strerror or exc})", path=dest,
+                       hint="make the dataset folder writable (or free some space) and rerun") from None
     return dest
 
 
@@ -82,7 +118,7 @@ def read_manifest(root: str | os.PathLike[str]) -> dict[str, Any] | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadInputError(f"manifest is not valid JSON ({exc})", path=path,
-                            hint="delete it and rerun `m3vos data download`, or run `m3vos data verify --rebuild-manifest`") from None
+                            hint="delete it and rerun `m3vos data download`, or run `m3vos data verify --write-manifest` once the data checks clean") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA or not isinstance(data.get("files"), list):
         raise BadInputError(f"not an {SCHEMA} manifest", path=path,
                             hint="delete it and rerun `m3vos data download`")

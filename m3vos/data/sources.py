@@ -49,7 +49,10 @@ def _finish(staging: Path, dest: Path, source: dict[str, Any], *, force: bool, r
     from m3vos.data.config import set_data_root
     from m3vos.data.manifest import write_manifest
 
+    from m3vos.data.archive import check_links_inside
+
     detect_layout(staging)           # raises if what we got is not a dataset
+    check_links_inside(staging)      # on the final layout: never hash a file outside the dataset
     write_manifest(staging, source=source)
     if dest.exists():
         if not force and any(dest.iterdir()):
@@ -83,6 +86,17 @@ def _hoist_single_folder(folder: Path) -> None:
     inner.rmdir()
 
 
+def _cache_name(url: str, name: str) -> str:
+    """The archive's cache file name: keyed by the whole URL, so `.../alt/ds.tar.gz` never
+    reuses `.../ds.tar.gz`; the base name is kept for people. The checksum is not part of the
+    key: a cached file is checked against it anyway (and fetched again on a mismatch), and
+    adding `--sha256` on a rerun must still resume the partial download."""
+    import hashlib
+
+    key = hashlib.sha256(url.encode()).hexdigest()[:16]
+    return f"{key}-{name}"
+
+
 def download_from_url(url: str, dest: Path, *, sha256: str | None = None, md5: str | None = None,
                       retries: int = 5, force: bool = False, keep_archive: bool = False,
                       remember: bool = True, progress: bool | None = None) -> Path:
@@ -94,7 +108,7 @@ def download_from_url(url: str, dest: Path, *, sha256: str | None = None, md5: s
     dest = Path(dest).expanduser()
     _check_dest(dest, force)
     name = Path(unquote(urlparse(url).path)).name or "archive"
-    archive = cache_dir() / "downloads" / name
+    archive = cache_dir() / "downloads" / _cache_name(url, name)
     download_file(url, archive, sha256=sha256, md5=md5, retries=retries, progress=progress)
     staging = _staging(dest)
     shutil.rmtree(staging, ignore_errors=True)

@@ -31,6 +31,7 @@ PROBLEM_CODES: dict[str, str] = {
     "unreadable": "a file is empty, truncated or not an image",
     "size_mismatch": "a mask or frame differs in size from the rest of its video",
     "first_frame": "the first frame has no annotation (no object)",
+    "short_video": "a video has fewer than 3 annotated frames (the protocol scores none: score refuses it)",
     "ids_mismatch": "object ids in the masks differ from meta/target_object.json",
     "checksum": "a file differs from the manifest (size or sha256) or is missing",
 }
@@ -41,6 +42,7 @@ WARNING_CODES: dict[str, str] = {
     "no_manifest": "no manifest: checksums were not checked",
     "void": "masks contain void (255) pixels",
     "sparse": "a DAVIS-style video annotates only some frames",
+    "short_video": "a DAVIS-style video has fewer than 3 annotated frames: it can be run, not scored",
 }
 
 
@@ -155,12 +157,21 @@ def _verify_video(video: Any, quick: bool, sparse_ok: bool = False) -> _VideoRes
         res.problems.append(Problem("missing_video", str(ann), f"video {name!r} is in the split but has no "
                                     "annotation folder", "re-download it or remove the name from the split file"))
         return res
-    masks = video.mask_paths
+    try:
+        masks = video.mask_paths
+    except BadInputError as exc:      # e.g. x.png beside x.PNG
+        res.problems.append(Problem("unpaired", str(exc.path or ann), exc.message, exc.hint or _REDOWNLOAD))
+        return res
     frames = video.frame_paths
     res.n_masks, res.n_frames = len(masks), len(frames)
     if not masks:
         res.problems.append(Problem("missing_masks", str(ann), f"video {name!r} has no annotation PNGs",
                                     _REDOWNLOAD))
+    elif len(masks) < 3:
+        # A sparsely annotated DAVIS-style set can still be run; scoring it needs full masks.
+        (res.warnings if sparse_ok else res.problems).append(Problem("short_video", str(ann), f"video {name!r} has {len(masks)} annotated "
+                                    "frame(s); scoring skips the first and the last, so `m3vos score` "
+                                    "refuses it", "restore its masks, or remove it from the split file"))
     if video.images_dir is not None and not frames:
         where = video.images_dir
         res.problems.append(Problem("missing_frames", str(where), f"video {name!r} has no frames "
@@ -231,9 +242,21 @@ def _check_manifest(root: Path, manifest: dict[str, Any], quick: bool, workers: 
     from m3vos.data.manifest import iter_data_files
     from m3vos.utils.atomic import sha256_file
 
+    from m3vos.data.layout import MANIFEST_NAME
+    from m3vos.data.manifest import inside, is_data_file
+
     problems: list[Problem] = []
     listed = {}
-    for entry in manifest["files"]:
+    manifest_path = root / MANIFEST_NAME
+    for i, entry in enumerate(manifest["files"]):
+        why = _bad_entry(entry)
+        if why is None and not inside(root, root / entry["path"]):
+            why = f"entry {entry['path']!r} points outside the dataset"
+        if why is not None:
+            problems.append(Problem("checksum", str(manifest_path), f"manifest entry {i}: {why}",
+                                    "delete the manifest and rerun `m3vos data verify --write-manifest` on "
+                                    "data you trust, or re-download the dataset"))
+            continue
         listed[entry["path"]] = entry
 
     def check(entry: dict[str, Any]) -> Problem | None:
@@ -242,6 +265,11 @@ def _check_manifest(root: Path, manifest: dict[str, Any], quick: bool, workers: 
             size = p.stat().st_size
         except FileNotFoundError:
             return Problem("checksum", str(p), "file listed in the manifest is missing", _REDOWNLOAD)
+        except OSError as exc:
+            return Problem("checksum", str(p), f"unreadable ({exc.strerror or exc})", _REDOWNLOAD)
+        if not is_data_file(root, p):
+            return Problem("checksum", str(p), "not a regular file (a FIFO, device or link out of the "
+                           "dataset)", "remove it and restore the file")
         if size != entry["size"]:
             return Problem("checksum", str(p), f"size {size} differs from the manifest's {entry['size']}",
                            _REDOWNLOAD)
@@ -263,6 +291,22 @@ def _check_manifest(root: Path, manifest: dict[str, Any], quick: bool, workers: 
                                 f"(first: {extra[0].relative_to(root)})",
                                 "ignore if you added them on purpose; else remove them"))
     return problems, warnings
+
+
+def _bad_entry(entry: Any) -> str | None:
+    """Why a manifest entry is malformed (not {path, size, sha256} with a relative path), or None."""
+    if not isinstance(entry, dict):
+        return f"not an object ({type(entry).__name__})"
+    path, size, digest = entry.get("path"), entry.get("size"), entry.get("sha256")
+    if not isinstance(path, str) or not path or "\x00" in path:
+        return "no path"
+    if path.startswith("/") or ".." in path.replace("\\", "/").split("/"):
+        return f"path {path!r} is absolute or goes up with '..'"
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        return f"no valid size for {path!r}"
+    if not isinstance(digest, str) or len(digest) != 64:
+        return f"no valid sha256 for {path!r}"
+    return None
 
 
 def verify_dataset(root: str | os.PathLike[str] | None = None, *, split: str = "val",

@@ -58,12 +58,14 @@ def _check_prediction_root(preds: Path, names: list[str], options: ScoreOptions)
         raise BadInputError("predictions must be a folder, not a file", path=preds,
                             hint="pass the folder that holds one <video>/ folder of PNG masks per video")
     present = {e.name for e in os.scandir(preds) if e.is_dir() and not is_junk(e.name)}
-    if not present & set(names) and options.missing != "empty":
+    if not present & set(names):
+        # Even with --missing empty: it fills gaps, it does not turn an empty folder into a score.
         found = ", ".join(sorted(present)[:8]) or "no video folders"
         raise BadInputError(f"no prediction folder matches any of the {len(names)} videos of the set "
                             f"(found: {found}; expected e.g. {names[0]}/)", path=preds,
                             hint="point at the folder holding <video>/<frame>.png, or pass --data for the "
-                                 "dataset these predictions belong to")
+                                 "dataset these predictions belong to (--missing empty fills gaps, it "
+                                 "needs at least one video's predictions)")
 
 
 def _frame_stems(video: Any) -> frozenset[str]:

@@ -60,6 +60,10 @@ def _list_predictions(task: VideoTask) -> tuple[dict[str, Path], dict[str, str]]
                 continue
             stem, ext = os.path.splitext(entry.name)
             if ext.lower() == ".png":
+                if stem in pngs:
+                    raise BadInputError(f"two predictions for frame {stem}: {pngs[stem].name} and {entry.name}",
+                                        path=entry.path, hint="keep one of them (names that differ only "
+                                        "in the case of the extension are ambiguous)")
                 pngs[stem] = Path(entry.path)
             else:
                 others.setdefault(stem, entry.name)
@@ -107,7 +111,7 @@ def score_video(task: VideoTask) -> VideoScore:
         raise BadInputError(f"prediction frame {extra[0]}.png has no ground-truth or image frame of that "
                             f"name in video {task.name} ({len(extra)} such file(s))",
                             path=pngs[extra[0]],
-                            hint="name prediction PNGs like the ground-truth frames (e.g. 00001.png) and "
+                            hint="name prediction PNGs like the ground-truth frames (e.g. 0000001.png) and "
                                  "remove the others")
 
     first = read_mask(gt_paths[0])
@@ -133,6 +137,13 @@ def score_video(task: VideoTask) -> VideoScore:
     for col, t in enumerate(scored):
         stem = gt_stems[t]
         gt = read_mask(gt_paths[t])
+        if gt.shape != first.shape:
+            # The official evaluator drops such a video without a word; say which frame it is.
+            raise BadInputError(
+                f"ground-truth frame is {gt.shape[0]}x{gt.shape[1]} but the first annotated frame "
+                f"{gt_paths[0].name} of video {task.name} is {first.shape[0]}x{first.shape[1]} (H x W)",
+                path=gt_paths[t], hint="resize the video's masks to one size (nearest neighbour), or "
+                                       "leave the video out with --videos")
         pred_path = pngs.get(stem)
         if pred_path is None:
             if opts.missing != "empty":
@@ -150,8 +161,6 @@ def score_video(task: VideoTask) -> VideoScore:
         if gt.shape != shape:
             shape = gt.shape
             radius = tolerance_radius(*shape)
-        if n_obj == 0:
-            continue
 
         pmax = int(pred.max())
         if pmax > n_obj:
@@ -163,6 +172,8 @@ def score_video(task: VideoTask) -> VideoScore:
                                          "to score them as background")
             unknown_ids.update(ids)
             unknown_frames.append(stem)
+        if n_obj == 0:
+            continue
         void = None
         if opts.void_aware and int(gt.max()) == VOID_ID:
             void = gt == VOID_ID
@@ -199,8 +210,9 @@ def score_video(task: VideoTask) -> VideoScore:
     if unknown_frames:
         shown = ", ".join(f"{s}.png" for s in unknown_frames[:MAX_FRAMES_SHOWN])
         more = f" and {len(unknown_frames) - MAX_FRAMES_SHOWN} more" if len(unknown_frames) > MAX_FRAMES_SHOWN else ""
+        known = f"1..{n_obj}" if n_obj else "none: the first annotated frame is empty"
         warnings.append(f"{task.pred_dir}: prediction id(s) {sorted(unknown_ids)} are not ground-truth objects "
-                        f"(1..{n_obj}) in {shown}{more}; scored as background (--strict makes this an error)")
+                        f"({known}) in {shown}{more}; scored as background (--strict makes this an error)")
     if missing_frames:
         shown = ", ".join(f"{s}.png" for s in missing_frames[:MAX_FRAMES_SHOWN])
         more = f" and {len(missing_frames) - MAX_FRAMES_SHOWN} more" if len(missing_frames) > MAX_FRAMES_SHOWN else ""

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from m3vos import __version__
-from m3vos.errors import BadInputError, M3vosError
+from m3vos.errors import BadInputError, EnvError, M3vosError
 from m3vos.runner.job import Job, TrackerArgs
-from m3vos.runner.options import _torch_cuda_count, parse_gpus, parse_shard, resolve_device
+from m3vos.runner.lock import OutputLock
+from m3vos.runner.options import _torch_cuda_count, check_cuda, parse_gpus, parse_shard, resolve_device
 from m3vos.runner.schedule import longest_first, shard as shard_names
 from m3vos.runner.store import RUN_SCHEMA, RunStore
 from m3vos.trackers.base import Tracker
@@ -86,7 +87,7 @@ def _select(dataset: Any, videos: list[str] | None) -> list[str]:
     missing = [v for v in videos if v not in dataset]
     if missing:
         raise BadInputError(f"--videos: {', '.join(missing[:5])} not in split {dataset.split!r} of {dataset.root}",
-                            hint="run `m3vos data info` to list the videos")
+                            hint=f"the split file {dataset.layout_info.split_file(dataset.split)} lists the videos")
     return list(dict.fromkeys(videos))
 
 
@@ -216,6 +217,10 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
         raise BadInputError(f"unknown --executor {executor!r}", hint="use local or ray")
     if workers < 1:
         raise BadInputError(f"--workers must be >= 1, got {workers}")
+    if executor == "ray":  # refuse before anything is written into --out
+        from m3vos.runner.ray_executor import _import_ray
+
+        _import_ray()
     shard_ix = parse_shard(shard) if isinstance(shard, str) or shard is None else shard
     devices = _devices(cls, device, gpus, workers, executor, address)
     weights_file = resolve_weights(cls, model, weights)
@@ -252,6 +257,13 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
 
         tracker = targs.build(devices[0], amp=effective(precision, devices[0]).startswith("amp"))
     load_seconds = time.perf_counter() - t_load
+    try:
+        lock = OutputLock(store.out, shard_ix).acquire()   # one run per folder (or shard); released at the end
+    except BaseException:
+        if tracker is not None:
+            with contextlib.suppress(Exception):
+                tracker.close()
+        raise
     if force:
         store.reset()
     todo = [n for n in names if not store.is_done(n, _expected_stems(dataset.video(n)))]
@@ -288,12 +300,14 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
         "status": "running",
         "started": _now(),
     }
+    had_run_file = store.run_file.exists()
     try:
         store.out.mkdir(parents=True, exist_ok=True)
         store.write_run(doc)
     except OSError as exc:
-        raise BadInputError(f"cannot write the output folder: {exc.strerror or exc}", path=store.out,
-                            hint="pass a writable --out folder with free space") from None
+        lock.release()
+        raise EnvError(f"cannot write the output folder: {exc.strerror or exc}", path=store.out,
+                       hint="pass a writable --out folder with free space") from None
 
     job = Job(tracker=targs, data_root=str(dataset.root), split=split, out=str(store.out),
               late_objects=late_objects, seed=seed, precision=precision)
@@ -307,7 +321,7 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
         run_log.start()
 
     status = "complete"
-    with make_progress(enabled=progress) as bar, _sigterm_as_interrupt():
+    with lock, make_progress(enabled=progress) as bar, _sigterm_as_interrupt():
         vid_task = bar.add_task("videos", total=len(todo), status="")
         frm_task = bar.add_task("frames", total=sum(frames[n] for n in todo), status="")
         t_track = time.perf_counter()
@@ -345,7 +359,10 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
             summary.wall_seconds = time.perf_counter() - t_start
             if run_log is not None:
                 run_log.beat(force=True)
-            _finish_run_doc(store, doc, summary, status, load_seconds, names)
+            if status == "error" and not had_run_file and not summary.done and not summary.failed:
+                store.run_file.unlink(missing_ok=True)   # the run never started: leave no run.json
+            else:
+                _finish_run_doc(store, doc, summary, status, load_seconds, names)
     if status == "interrupted":
         raise RunInterrupted(f"interrupted: {len(summary.done)} video(s) finished this time, "
                              f"{len(todo) - len(summary.done) - len(summary.failed)} left",

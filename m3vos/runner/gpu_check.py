@@ -51,7 +51,7 @@ def _seeded_weights(references: Path, model: str, folder: Path) -> Path:
 
 def parity(references: Path, device: str, work: Path, say: Callable[[str], None]) -> list[dict[str, Any]]:
     from m3vos.runner.precision import DEFAULT_PRECISION, apply_backends
-    from m3vos.trackers.cutie.replay import replay
+    from m3vos.trackers.parity.replay import replay
 
     rows = []
     for model in PARITY_MODELS:
@@ -77,7 +77,7 @@ def speed(device: str, work: Path, say: Callable[[str], None], *, frames: int = 
 
     from m3vos.runner.precision import DEFAULT_PRECISION, apply_backends
     from m3vos.trackers.base import VideoInput
-    from m3vos.trackers.cutie.checkpoint import build_model
+    from m3vos.trackers.models import build_model
     from m3vos.trackers.registry import get_tracker
 
     rng = np.random.default_rng(0)

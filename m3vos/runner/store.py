@@ -70,11 +70,20 @@ class RunStore:
                                 hint="choose another --out, or pass --force to replace them")
 
     def reset(self) -> None:
-        """For --force: drop every record and the video folders they name."""
+        """For --force: drop every record and the video folders they name.
+
+        A record name is trusted only if it names a direct child of the folder (`...json` has
+        the stem `..`: the parent of --out); a link is unlinked, never followed.
+        """
         for d in (self.done_dir, self.failed_dir):
             if d.is_dir():
                 for rec in d.glob("*.json"):
-                    shutil.rmtree(self.out / rec.stem, ignore_errors=True)
+                    target = self.video_dir(rec.stem) if valid_video_name(rec.stem) else None
+                    if target is not None and target.parent == self.out:
+                        if target.is_symlink():
+                            target.unlink()
+                        else:
+                            shutil.rmtree(target, ignore_errors=True)
                 shutil.rmtree(d, ignore_errors=True)
 
     def write_run(self, doc: dict[str, Any]) -> None:
@@ -145,6 +154,13 @@ class RunStore:
                         shutil.rmtree(e.path, ignore_errors=True)
                     else:
                         Path(e.path).unlink(missing_ok=True)
+
+
+def valid_video_name(name: str) -> bool:
+    """A video name that can only mean a folder directly inside the output folder."""
+    return (bool(name) and name not in (".", "..") and not name.startswith(".")
+            and "/" not in name and "\\" not in name and "\x00" not in name
+            and name != META_DIR and name != RUN_FILE)
 
 
 def share(path: Path) -> None:

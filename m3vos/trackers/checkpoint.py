@@ -82,13 +82,16 @@ class LoadReport:
     unexpected: list[str] = field(default_factory=list)
     shape_mismatch: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(
         default_factory=list)  # (key, expected, found)
+    #: tensors holding NaN or inf: such a model loads but predicts background silently
+    nonfinite: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.unexpected or self.shape_mismatch)
+        return not (self.missing or self.unexpected or self.shape_mismatch or self.nonfinite)
 
     def to_dict(self) -> dict[str, object]:
         return {"ok": self.ok, "missing": self.missing, "unexpected": self.unexpected,
+                "nonfinite": self.nonfinite,
                 "shape_mismatch": [{"key": k, "expected": list(e), "found": list(f)}
                                    for k, e, f in self.shape_mismatch]}
 
@@ -105,6 +108,8 @@ class LoadReport:
             more = len(self.shape_mismatch) - _SHOW_KEYS
             parts.append(f"{len(self.shape_mismatch)} shape mismatch(es): {shown}"
                          + (f" ... and {more} more" if more > 0 else ""))
+        if self.nonfinite:
+            parts.append(f"{len(self.nonfinite)} tensor(s) hold NaN or inf: {_list(self.nonfinite)}")
         return "; ".join(parts)
 
 
@@ -120,6 +125,8 @@ def compare_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor]) -> L
             found = tuple(got.shape) if isinstance(got, torch.Tensor) else ("not a tensor",)
             if found != tuple(v.shape):
                 report.shape_mismatch.append((k, tuple(v.shape), found))  # type: ignore[arg-type]
+    report.nonfinite = [k for k, t in state.items() if isinstance(t, torch.Tensor)
+                        and t.is_floating_point() and not bool(torch.isfinite(t).all())]
     return report
 
 
@@ -194,6 +201,9 @@ def _hint(model: nn.Module, report: LoadReport) -> str:
 
 def load_hint(report: LoadReport) -> str:
     """The fix to suggest for a state_dict that does not fit its model."""
+    if report.nonfinite and not (report.missing or report.unexpected or report.shape_mismatch):
+        return ("the weights are broken (NaN/inf, e.g. a diverged training run or a corrupt copy): "
+                "download the checkpoint again (`m3vos weights download NAME`)")
     if report.missing and all(k.startswith("readout_fuser.") for k in report.missing) \
             and not report.unexpected and not report.shape_mismatch:
         return ("this is a plain Cutie checkpoint without the ReVOS readout fuser; use the "

@@ -18,6 +18,7 @@ PNG of the first frame, ids 1..N), `{masks}` (folder of every given mask, `<stem
 
 from __future__ import annotations
 
+import math
 import os
 import shlex
 import shutil
@@ -104,9 +105,10 @@ class ExternalTracker(Tracker):
         timeout = float(self.spec.get("timeout", 3600))
         env = dict(os.environ)
         env.update({str(k): str(v) for k, v in (self.spec.get("env") or {}).items()})
-        cwd = self.spec.get("cwd")
-        base = self.source_path.parent if self.source_path else Path.cwd()
-        cwd_path = (base / cwd) if cwd else base
+        cwd_path = _cwd_path(self.spec, self.source_path)
+        if not cwd_path.is_dir():
+            raise BadInputError(f"`cwd` folder {cwd_path} does not exist", path=self.source_path,
+                                hint="fix `cwd` in the tracker YAML (relative to the YAML file)")
         log = work / "command.log"
         with open(log, "wb") as logf:
             try:
@@ -125,10 +127,32 @@ class ExternalTracker(Tracker):
                 _kill_group(proc)
                 raise
         if code != 0:
-            tail = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()][-1:]
-            detail = f": {tail[0].strip()}" if tail else ""
+            tail = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()][-3:]
+            detail = (f": {tail[-1]}" + (f" (before: {' | '.join(tail[:-1])})" if len(tail) > 1 else "")
+                      if tail else " (it printed nothing)")
+            kept = _keep_log(log, video.name)
+            where = f"full output in {kept}" if kept else "run the command by hand to see its full output"
             raise M3vosError(f"external tracker exited with code {code} on video {video.name}{detail}",
-                             path=self.source_path, hint="run the command by hand to see its full output")
+                             path=self.source_path, hint=where)
+
+
+def _cwd_path(spec: dict[str, Any], source_path: Path | None) -> Path:
+    base = source_path.parent if source_path else Path.cwd()
+    cwd = spec.get("cwd")
+    return (base / str(cwd)) if cwd else base
+
+
+def _keep_log(log: Path, video: str) -> Path | None:
+    """Copy a failed command's log out of the work folder (which is removed) so it can be read."""
+    try:
+        folder = Path(tempfile.gettempdir()) / "m3vos-external-logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, kept = tempfile.mkstemp(prefix=f"{video}.", suffix=".log", dir=folder)
+        os.close(fd)
+        shutil.copyfile(log, kept)
+        return Path(kept)
+    except OSError:
+        return None
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -167,8 +191,13 @@ def load_external_tracker(path: Path) -> type[Tracker]:
         timeout = float(spec.get("timeout", 3600))
     except (TypeError, ValueError):
         raise BadInputError("`timeout` must be a number of seconds", path=path) from None
-    if timeout <= 0:
-        raise BadInputError("`timeout` must be positive", path=path)
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise BadInputError(f"`timeout` must be a positive, finite number of seconds (got {spec.get('timeout')!r})",
+                            path=path, hint="e.g. timeout: 600")
+    cwd_path = _cwd_path(spec, path.resolve())
+    if not cwd_path.is_dir():
+        raise BadInputError(f"`cwd` folder {cwd_path} does not exist", path=path,
+                            hint="fix `cwd` in the tracker YAML (it is relative to the YAML file)")
     caps = spec.get("capabilities") or {}
     try:
         capabilities = Capabilities(late_objects=bool(caps.get("late_objects", True)),

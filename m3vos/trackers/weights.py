@@ -15,7 +15,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from m3vos.errors import BadInputError
+from m3vos.errors import BadInputError, M3vosError
 
 CUTIE_RELEASE_URL = "https://github.com/hkchengrex/Cutie/releases/download/v1.0"
 BASE_URL_ENV = "M3VOS_WEIGHTS_URL"
@@ -194,6 +194,35 @@ def download_weights(name: str, *, url: str | None = None, dest: Path | None = N
         return download_file(http_url, dest, sha256=w.sha256, md5=w.md5, retries=retries,
                              progress=progress)
     return _download_gdrive(w, dest)
+
+
+def download_checked(name: str, *, url: str | None = None, check: bool = True,
+                     progress: bool | None = None) -> tuple[Path, object | None]:
+    """`download_weights`, then (unless `check=False`) a strict load into the model; returns the
+    path and the check report. A file that fails the check (e.g. an HTML error page saved by a
+    mirror) is moved aside to `<file>.bad`, so the cache never shows it as present and a rerun
+    downloads again."""
+    w = get_known(name)
+    path = download_weights(w.name, url=url, progress=progress)
+    if not check:
+        return path, None
+    from m3vos.trackers.models import check_checkpoint, load_error
+
+    try:
+        report = check_checkpoint(w.model, path)
+        if not report.ok:
+            raise load_error(report)
+    except M3vosError as exc:
+        bad = path.with_name(path.name + ".bad")
+        try:
+            os.replace(path, bad)
+            where = f"moved to {bad.name}; a rerun downloads it again"
+        except OSError:
+            path.unlink(missing_ok=True)
+            where = "deleted; a rerun downloads it again"
+        raise M3vosError(f"downloaded file fails the load check ({exc.message}); {where}", path=path,
+                         hint=exc.hint or "check the URL or mirror", exit_code=exc.exit_code) from None
+    return path, report
 
 
 def _download_gdrive(w: KnownWeights, dest: Path) -> Path:
