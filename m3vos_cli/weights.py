@@ -49,6 +49,7 @@ def list_cmd(
         for r in rows:
             d = r.to_dict()
             d["source_url"] = KNOWN_WEIGHTS[r.name].source_url()
+            d["hub_id"] = KNOWN_WEIGHTS[r.name].hub_id
             out.append(d)
         typer.echo(json.dumps(out, indent=2))
         return
@@ -90,9 +91,9 @@ def download_cmd(
     path = download_weights(w.name, url=url)
     err_console.print(f"downloaded {w.name} -> {path} ({_size(path.stat().st_size)})")
     if not no_check:
-        from m3vos.trackers.cutie.checkpoint import check_checkpoint, load_error
+        from m3vos.trackers.cutie.checkpoint import load_error
 
-        report = check_checkpoint(w.model, path)
+        report = _check(w.model, path)
         if not report.ok:
             raise load_error(report)
         err_console.print(f"loads strictly into {w.model} ({report.num_tensors} tensors)")
@@ -122,20 +123,36 @@ def check_cmd(
         m3vos weights check cutie-base ~/Downloads/cutie-base-mega.pth
         m3vos weights check revos mega_v4_main_training_72800.pth --against cutie-base-mega.pth
     """
-    from m3vos.trackers.cutie.checkpoint import MODEL_KINDS, check_checkpoint, load_error
+    from m3vos.trackers.cutie.checkpoint import MODEL_KINDS, load_error
+    from m3vos.trackers.sam2.variants import VARIANTS
 
     kind = name
-    if kind not in MODEL_KINDS:
+    if kind not in MODEL_KINDS and kind not in VARIANTS:
         from m3vos.trackers.weights import get_known
 
         kind = get_known(name).model
-    report = check_checkpoint(kind, path, against=against)
+    report = _check(kind, path, against=against)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         _render_check(report)
     if not report.ok:
         raise load_error(report)
+
+
+def _check(kind: str, path: Path, against: Optional[Path] = None):  # type: ignore[no-untyped-def]
+    """Strict-load report: SAM 2 models through `transformers`, the others through Cutie's code."""
+    from m3vos.trackers.sam2.variants import VARIANTS
+
+    if kind in VARIANTS:
+        from m3vos.trackers.sam2.checkpoint import check_sam2_checkpoint
+        from m3vos.trackers.sam2.model import ensure_engine
+
+        ensure_engine()
+        return check_sam2_checkpoint(kind, path, against=against)
+    from m3vos.trackers.cutie.checkpoint import check_checkpoint
+
+    return check_checkpoint(kind, path, against=against)
 
 
 def _render_check(report) -> None:  # type: ignore[no-untyped-def]
