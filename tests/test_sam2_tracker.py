@@ -127,7 +127,7 @@ def written(tmp_path_factory):
     return root, state
 
 
-def test_checkpoints_in_both_real_formats_load_strictly(written, cli):
+def test_checkpoints_in_both_real_formats_load_strictly(written):
     import torch
 
     from helpers_sam2 import OFFICIAL_META_KEYS_21
@@ -149,10 +149,14 @@ def test_checkpoints_in_both_real_formats_load_strictly(written, cli):
     # a wrong size (tiny into small) names the missing blocks
     rep = check_sam2_checkpoint("sam2.1-small", root / "sam2.1_hiera_tiny.pt")
     assert not rep.ok and "vision_encoder.backbone.blocks.12.attn.qkv.weight" in rep.load.missing
-    # a 2.1 file is not a 2.0 model: the CLI names the two 2.1-only tensors, exit 2
-    proc = cli("weights", "check", "sam2-tiny", root / "hf" / "model.safetensors", check=2)
-    assert "unexpected key(s): occlusion_spatial_embedding_parameter" in proc.stderr
-    assert "temporal_positional_encoding_projection_layer.weight" in proc.stderr
+    # a 2.1 file is not a 2.0 model: `m3vos weights check` names the two 2.1-only tensors
+    from m3vos.trackers.cutie.checkpoint import load_error
+    from m3vos_cli.weights import _check
+
+    rep = _check("sam2-tiny", root / "hf" / "model.safetensors")
+    err = load_error(rep)
+    assert err.exit_code == 2 and "unexpected key(s): occlusion_spatial_embedding_parameter" in err.message
+    assert "temporal_positional_encoding_projection_layer.weight" in err.message
 
 
 class _Evil:
