@@ -204,3 +204,23 @@ def test_weights_table_lists_every_variant_with_meta_urls_and_hub_ids(cli):
         "https://dl.fbaipublicfiles.com/segment_anything_2/072824/sam2_hiera_base_plus.pt"
     assert rows["sam2.1-large"]["hub_id"] == "facebook/sam2.1-hiera-large"
     assert {f"sam2{v}-{s}" for v in ("", ".1") for s in ("tiny", "small", "base-plus", "large")} <= set(rows)
+
+
+def test_download_from_a_mirror_resumes_and_the_file_loads_strictly(written, monkeypatch, tmp_path):
+    """`m3vos weights download sam2.1-tiny` path: Meta's file name under M3VOS_WEIGHTS_URL, a cut
+    transfer resumed, then the strict check the command runs after downloading."""
+    from helpers_data import FileServerState, serve_files
+    from m3vos.trackers import weights as W
+    from m3vos.trackers.sam2.checkpoint import check_sam2_checkpoint
+
+    root, state = written
+    body = (root / "sam2.1_hiera_tiny.pt").read_bytes()
+    name = "/sam2.1_hiera_tiny.pt"
+    monkeypatch.setenv("M3VOS_CACHE", str(tmp_path / "cache"))
+    with serve_files(FileServerState(files={name: body}, cut_after={name: len(body) // 2},
+                                     cuts_left={name: 1})) as (url, _):
+        monkeypatch.setenv("M3VOS_WEIGHTS_URL", url)
+        path = W.download_weights("sam2.1-tiny", progress=False)
+    assert path == W.weights_path("sam2.1-tiny") and path.read_bytes() == body
+    assert W.weights_for_model("sam2.1-tiny") == path   # what the tracker loads by default
+    assert check_sam2_checkpoint("sam2.1-tiny", path).ok
