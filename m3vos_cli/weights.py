@@ -78,7 +78,8 @@ def download_cmd(
 
     The download resumes after an interruption and verifies the known digests; the file is
     then loaded strictly into its model (skip with --no-check). Cutie files come from the v1.0
-    GitHub release; `revos` is a Google Drive file and needs `pip install 'm3vos\[gdrive]'`.
+    GitHub release; `revos` is a Google Drive file and needs `pip install 'm3vos\[gdrive]'`;
+    `sam2.1-*` / `sam2-*` are Meta's release files (checked with `pip install 'm3vos\[sam2]'`).
     `M3VOS_WEIGHTS_URL=<base>` fetches `<base>/<file name>` instead (a mirror).
 
     Example:
@@ -103,7 +104,7 @@ def download_cmd(
 @weights_app.command("check")
 def check_cmd(
     name: str = typer.Argument(..., help="The model to load into (cutie-small, cutie-base, "
-                                         "revos) or a known weights name."),
+                                         "revos, sam2.1-tiny ... sam2-large) or a known weights name."),
     path: Path = typer.Argument(..., help="The checkpoint file to check."),
     against: Optional[Path] = typer.Option(
         None, "--against", help="Another checkpoint: report which tensors differ and by how much."),
