@@ -8,7 +8,6 @@ real formats (strict, no pickled code), and the missing-engine error.
 from __future__ import annotations
 
 import json
-import pickle
 import shutil
 from pathlib import Path
 
@@ -224,3 +223,29 @@ def test_download_from_a_mirror_resumes_and_the_file_loads_strictly(written, mon
     assert path == W.weights_path("sam2.1-tiny") and path.read_bytes() == body
     assert W.weights_for_model("sam2.1-tiny") == path   # what the tracker loads by default
     assert check_sam2_checkpoint("sam2.1-tiny", path).ok
+
+
+def test_late_objects_are_prompted_at_their_first_frame():
+    """Each object starts from its own first mask: id 7 of the self-test video appears at frame 4,
+    is absent before, and its prompt frame reproduces the given mask (prompts are used as
+    outputs, as in Meta's predictor), whatever the (random) weights."""
+    import numpy as np
+
+    from m3vos.runner.selftest import synthetic_video
+    from m3vos.runner.video import IdMap, make_input
+    from m3vos.trackers.sam2.tracker import Sam21TinyTracker
+
+    src, gts = synthetic_video(frames=6, late=True)
+    ids = IdMap.for_source(src)
+    tracker = Sam21TinyTracker(weights=Path("random:0"), config={"image_size": 128})
+    outs = {o.frame: ids.to_dataset(o.labels) for o in tracker.track(make_input(src, type(tracker), ids))}
+    assert sorted(outs) == list(range(6))
+
+    def iou(a, b):
+        return (a & b).sum() / max((a | b).sum(), 1)
+
+    assert not any((outs[t] == 7).any() for t in range(4))
+    assert iou(outs[4] == 7, gts[4] == 7) > 0.9
+    for oid in (2, 5):
+        assert iou(outs[0] == oid, gts[0] == oid) > 0.9
+    assert not np.isin(outs[5], [255]).any()
