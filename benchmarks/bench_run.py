@@ -10,6 +10,12 @@ ToTensor, the eval loader's antialiased resize to a 480 short side; `EvalFrames`
 a background thread) and then sleeps `--stub-ms` as a GPU step would, at 480p and 720p. If the
 runner overlaps the CPU work with the "GPU", frames/s is close to 1000 / stub-ms; the target
 is >= 0.9 of it.
+    python benchmarks/bench_run.py --only-models          # s/frame of cutie-small and sam2.1-tiny
+
+Model trackers (`--models`, default cutie-small,sam2.1-tiny) run with `--weights random` (their
+speed does not depend on the values) at their official settings, on `--model-videos` x
+`--model-frames` frames of `--model-height` x `--model-width` (240 x 432); model loading is
+not counted. A model whose engine is not installed is reported as skipped.
 
 What the overhead covers: JPEG decoding, resizing to the tracker's input size (none for static),
 id remapping, PNG encoding with the GT palette, the atomic folder rename and the done record.
@@ -116,6 +122,13 @@ def main() -> None:
     ap.add_argument("--preset", default="medium", help="flow preset (ultrafast | fast | medium)")
     ap.add_argument("--busy-ms", type=float, default=20.0,
                     help="per-frame time of the emulated model (what a GPU tracker spends)")
+    ap.add_argument("--models", default="cutie-small,sam2.1-tiny",
+                    help="model trackers to time with random weights (comma-separated; '' for none)")
+    ap.add_argument("--model-videos", type=int, default=1)
+    ap.add_argument("--model-frames", type=int, default=8)
+    ap.add_argument("--model-height", type=int, default=240)
+    ap.add_argument("--model-width", type=int, default=432)
+    ap.add_argument("--only-models", action="store_true", help="skip the runner/baseline part")
     ap.add_argument("--json", action="store_true", help="print the numbers as JSON")
     ap.add_argument("--pipeline", action="store_true",
                     help="only the pipeline check: a Cutie-like stub sleeping --stub-ms per frame, 480p and 720p")
@@ -132,6 +145,10 @@ def main() -> None:
                 print(f"{k}: {res[k]['frames_per_s']} frames/s = {res[k]['ratio_to_ideal']:.3f} x ideal "
                       f"({res[k]['frames']} frames; runner CPU {res[k]['cpu_ms_per_frame']} ms/frame)")
             print(f"load average after: {res['load_average_after']}")
+        return
+    if args.only_models:
+        models = _bench_models(args)
+        print(json.dumps(models, indent=2) if args.json else _models_text(models, args))
         return
 
     from m3vos.data.masks import encode_mask, read_mask
@@ -173,6 +190,7 @@ def main() -> None:
             run(summary.model, tmp_path / model, data=data, config=config, progress=False)
             results[model]["resume_check_s"] = round(time.perf_counter() - t, 3)
 
+    results["models"] = _bench_models(args)
     results["jpeg_decode_ms"] = round(results["jpeg_decode_ms"], 2)  # type: ignore[arg-type]
     results["png_encode_ms"] = round(results["png_encode_ms"], 2)  # type: ignore[arg-type]
     if args.json:
@@ -187,6 +205,55 @@ def main() -> None:
     print(f"overhead beside a {args.busy_ms:g} ms/frame model (reads frames; PNGs written in the background): "
           f"{b['ms_per_frame'] - args.busy_ms:.2f} ms/frame")
     print(f"resume check of a finished run: static {s['resume_check_s']} s, flow {f['resume_check_s']} s")
+    if results["models"]:
+        print(_models_text(results["models"], args))
+
+
+def _bench_models(args: argparse.Namespace) -> dict[str, object]:
+    """Seconds per frame of model trackers (random weights, official settings, CPU unless a GPU
+    is visible), tracking time only: what a researcher waits per frame once the model is loaded."""
+    from m3vos.data.synth import make_synthetic_dataset
+    from m3vos.errors import M3vosError
+    from m3vos.runner import run
+
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    out: dict[str, object] = {}
+    if not names:
+        return out
+    with tempfile.TemporaryDirectory(prefix="m3vos-bench-models-") as tmp:
+        data = make_synthetic_dataset(Path(tmp) / "data", videos=args.model_videos,
+                                      frames=args.model_frames, height=args.model_height,
+                                      width=args.model_width)
+        for name in names:
+            t = time.perf_counter()
+            try:
+                summary = run(name, Path(tmp) / name, data=data, weights="random", progress=False)
+            except M3vosError as exc:
+                out[name] = {"skipped": exc.one_line()}
+                continue
+            tracking = sum(r["seconds"] for r in summary.done)
+            out[name] = {"s_per_frame": round(tracking / max(summary.frames, 1), 3),
+                         "frames": summary.frames, "wall_s": round(time.perf_counter() - t, 2)}
+    import torch
+
+    out["_setup"] = {"size": f"{args.model_height}x{args.model_width}", "torch_threads": torch.get_num_threads(),
+                     "device": "cuda" if torch.cuda.is_available() else "cpu"}
+    return out
+
+
+def _models_text(models: dict[str, object], args: argparse.Namespace) -> str:
+    lines = []
+    setup = models.get("_setup", {})
+    for name, r in models.items():
+        if name == "_setup":
+            continue
+        if "skipped" in r:  # type: ignore[operator]
+            lines.append(f"{name}: skipped ({r['skipped']})")  # type: ignore[index]
+        else:
+            lines.append(f"{name}: {r['s_per_frame']} s/frame over {r['frames']} frames "  # type: ignore[index]
+                         f"({setup.get('size')}, {setup.get('device')}, {setup.get('torch_threads')} "  # type: ignore[union-attr]
+                         f"threads, random weights)")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

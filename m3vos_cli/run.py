@@ -36,7 +36,8 @@ def run_command(
         help="fp32 | tf32 | amp-bf16 | amp-fp16 for torch trackers on CUDA (default tf32: what the official "
              "Cutie eval does on GPU). CPUs always run fp32. Recorded in run.json."),
     amp: bool = typer.Option(False, "--amp", help="Same as --precision amp-fp16."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint file (default: the cached download)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint file (default: the cached download), or random[:SEED] "
+                                                 "for seeded random parameters (smoke tests; the scores mean nothing)."),
     config: Optional[List[str]] = typer.Option(None, "--config", "-c",
                                                help="Tracker option KEY=VALUE (repeatable; VALUE is typed as YAML)."),
     workers: int = typer.Option(1, "--workers", "-w", help="Worker processes on --device (each loads the model)."),
@@ -71,6 +72,8 @@ def run_command(
       m3vos run --model revos --shard $SLURM_ARRAY_TASK_ID/8 --out preds/revos
 
       m3vos run --model my_tracker.yaml --out preds/mine
+
+      m3vos run --model sam2.1-tiny --weights random --out /tmp/smoke   (no checkpoint: a smoke test)
     """
     from m3vos.runner.api import run
     from m3vos.runner.options import parse_config
@@ -154,7 +157,8 @@ def trackers_list(
 def trackers_test(
     model: str = typer.Argument(..., help="Tracker name, revos:<backbone>, .yaml file or module:Class."),
     device: str = typer.Option("cpu", "--device", help="Device to test on."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint file."),
+    weights: Optional[Path] = typer.Option(None, "--weights",
+                                           help="Checkpoint file, or random[:SEED] (seeded random parameters)."),
     config: Optional[List[str]] = typer.Option(None, "--config", "-c", help="Tracker option KEY=VALUE."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
@@ -163,7 +167,11 @@ def trackers_test(
     Checks: every frame yielded once and in order, shapes and ids valid, one palette PNG per
     frame with the ground-truth size, palette and (non-contiguous) ids. Exit 1 if any fails.
 
-    Example: m3vos trackers test flow
+    Examples:
+
+      m3vos trackers test flow
+
+      m3vos trackers test sam2.1-tiny --weights random --config image_size=256
     """
     from m3vos.runner.options import parse_config, resolve_device
     from m3vos.selftest import self_test
@@ -174,6 +182,10 @@ def trackers_test(
     dev = resolve_device(device, needs_torch=True) if device != "cpu" else "cpu"
     report = self_test(model, device=dev, weights=str(weights) if weights else None,
                        config=parse_config(config))
+    from m3vos.trackers.random_weights import WARNING, random_seed
+
+    if weights is not None and random_seed(weights) is not None:
+        err_console.print(f"warning: {WARNING}")
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:

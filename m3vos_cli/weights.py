@@ -49,6 +49,7 @@ def list_cmd(
         for r in rows:
             d = r.to_dict()
             d["source_url"] = KNOWN_WEIGHTS[r.name].source_url()
+            d["hub_id"] = KNOWN_WEIGHTS[r.name].hub_id
             out.append(d)
         typer.echo(json.dumps(out, indent=2))
         return
@@ -77,7 +78,8 @@ def download_cmd(
 
     The download resumes after an interruption and verifies the known digests; the file is
     then loaded strictly into its model (skip with --no-check). Cutie files come from the v1.0
-    GitHub release; `revos` is a Google Drive file and needs `pip install 'm3vos\[gdrive]'`.
+    GitHub release; `revos` is a Google Drive file and needs `pip install 'm3vos\[gdrive]'`;
+    `sam2.1-*` / `sam2-*` are Meta's release files (checked with `pip install 'm3vos\[sam2]'`).
     `M3VOS_WEIGHTS_URL=<base>` fetches `<base>/<file name>` instead (a mirror).
 
     Example:
@@ -97,7 +99,7 @@ def download_cmd(
 @weights_app.command("check")
 def check_cmd(
     name: str = typer.Argument(..., help="The model to load into (cutie-small, cutie-base, "
-                                         "revos) or a known weights name."),
+                                         "revos, sam2.1-tiny ... sam2-large) or a known weights name."),
     path: Path = typer.Argument(..., help="The checkpoint file to check."),
     against: Optional[Path] = typer.Option(
         None, "--against", help="Another checkpoint: report which tensors differ and by how much."),
@@ -117,20 +119,27 @@ def check_cmd(
         m3vos weights check cutie-base ~/Downloads/cutie-base-mega.pth
         m3vos weights check revos mega_v4_main_training_72800.pth --against cutie-base-mega.pth
     """
-    from m3vos.trackers.models import MODEL_KINDS, check_checkpoint, load_error
+    from m3vos.trackers.models import MODEL_KINDS, load_error
+    from m3vos.trackers.sam2.variants import VARIANTS
 
     kind = name
-    if kind not in MODEL_KINDS:
+    if kind not in MODEL_KINDS and kind not in VARIANTS:
         from m3vos.trackers.weights import get_known
 
         kind = get_known(name).model
-    report = check_checkpoint(kind, path, against=against)
+    report = _check(kind, path, against=against)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         _render_check(report)
     if not report.ok:
         raise load_error(report)
+
+
+def _check(kind: str, path: Path, against: Optional[Path] = None):  # type: ignore[no-untyped-def]
+    from m3vos.trackers.models import check_checkpoint
+
+    return check_checkpoint(kind, path, against=against)
 
 
 def _render_check(report) -> None:  # type: ignore[no-untyped-def]

@@ -61,7 +61,16 @@ class RunSummary:
 
 
 def resolve_weights(cls: type[Tracker], model: str, weights: str | Path | None) -> Path | None:
-    """The checkpoint a tracker will load: `--weights`, else its entry in the weights table."""
+    """The checkpoint a tracker will load: `--weights`, else its entry in the weights table.
+    `random[:SEED]` gives the canonical `random:N` value (model trackers only)."""
+    from m3vos.trackers.random_weights import random_seed, spec, supports_random
+
+    seed = random_seed(weights)
+    if seed is not None:
+        if not supports_random(cls):
+            raise BadInputError(f"--weights random: model '{model}' has no weights to randomise",
+                                hint="random weights are for model trackers (cutie-*, revos, sam2*)")
+        return spec(seed)
     if weights is not None:
         path = Path(weights).expanduser()
         if not path.is_file():
@@ -237,7 +246,13 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
 
     from m3vos.utils.atomic import sha256_file
 
-    weights_sha = sha256_file(weights_file) if weights_file is not None else None
+    from m3vos.trackers.random_weights import WARNING, random_seed
+
+    seed_w = random_seed(weights_file)
+    if seed_w is not None:   # a different seed is a different run; never mixed with real weights
+        weights_sha = str(weights_file)
+    else:
+        weights_sha = sha256_file(weights_file) if weights_file is not None else None
     ident = dataset.identity()
     identity = _identity(model, cls, spec, config=config, weights_sha=weights_sha, amp=amp,
                          late_objects=late_objects, seed=seed, dataset_ident=ident)
@@ -274,6 +289,8 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
 
     summary.warnings += no_effect_warnings(precision, explicit_precision, devices, cls.capabilities.needs_torch,
                                            model)
+    if seed_w is not None:
+        summary.warnings.append(WARNING)
     if late_objects and not cls.capabilities.late_objects:
         summary.warnings.append(f"--late-objects: {model} does not accept masks after frame 0; "
                                 "objects that appear later are not given to it")
@@ -287,7 +304,8 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
         "tracker": {"name": model, "class": identity["tracker_class"], "version": identity["tracker_version"],
                     "source": spec.source, "capabilities": cls.capabilities.flags()},
         "config": config,
-        "weights": {"path": str(weights_file), "sha256": weights_sha} if weights_file else None,
+        "weights": ({"random": True, "seed": seed_w} if seed_w is not None
+                    else {"path": str(weights_file), "sha256": weights_sha} if weights_file else None),
         "dataset": ident,
         "m3vos_version": __version__,
         "environment": _environment(devices),

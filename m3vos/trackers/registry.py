@@ -30,6 +30,15 @@ BUILTINS: dict[str, str] = {
     "cutie-small": "m3vos.trackers.cutie.tracker:CutieSmallTracker",
     "cutie-base": "m3vos.trackers.cutie.tracker:CutieBaseTracker",
     "revos": "m3vos.trackers.revos.tracker:ReVOSTracker",
+    # SAM 2 / 2.1 (optional engine: `pip install 'm3vos[sam2]'`)
+    "sam2.1-tiny": "m3vos.trackers.sam2.tracker:Sam21TinyTracker",
+    "sam2.1-small": "m3vos.trackers.sam2.tracker:Sam21SmallTracker",
+    "sam2.1-base-plus": "m3vos.trackers.sam2.tracker:Sam21BasePlusTracker",
+    "sam2.1-large": "m3vos.trackers.sam2.tracker:Sam21LargeTracker",
+    "sam2-tiny": "m3vos.trackers.sam2.tracker:Sam2TinyTracker",
+    "sam2-small": "m3vos.trackers.sam2.tracker:Sam2SmallTracker",
+    "sam2-base-plus": "m3vos.trackers.sam2.tracker:Sam2BasePlusTracker",
+    "sam2-large": "m3vos.trackers.sam2.tracker:Sam2LargeTracker",
 }
 
 #: `revos:<backbone>` wraps a registered tracker with the ReVOS reverse pass.

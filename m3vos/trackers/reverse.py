@@ -196,6 +196,7 @@ def wrap(backbone_cls: type[Tracker]) -> type[Tracker]:
                                      needs_torch=caps.needs_torch, needs_weights=caps.needs_weights),
         "input_short_side": backbone_cls.input_short_side,
         "weights_name": backbone_cls.weights_name,
+        "supports_random_weights": getattr(backbone_cls, "supports_random_weights", False),
         "version": f"{backbone_cls.version}+reverse1",
         "__doc__": f"{backbone_cls.__name__} with ReVOS-style reverse passes.",
     }

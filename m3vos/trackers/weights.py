@@ -35,6 +35,7 @@ class KnownWeights:
     md5: str | None = None          # verified digest, checked after download
     sha256: str | None = None
     md5_unverified: str | None = None  # a third-party value, shown but not enforced
+    hub_id: str | None = None       # Hugging Face hub repository holding the same model
 
     def source_url(self) -> str:
         if self.url:
@@ -52,6 +53,20 @@ def _release(name: str, model: str, description: str, **digests: str) -> KnownWe
                         url=f"{CUTIE_RELEASE_URL}/{name}.pth", **digests)
 
 
+_SAM2_NAMES = ("sam2.1-tiny", "sam2.1-small", "sam2.1-base-plus", "sam2.1-large",
+               "sam2-tiny", "sam2-small", "sam2-base-plus", "sam2-large")
+
+
+def _sam2_entry(name: str) -> KnownWeights:
+    """Meta's release file of a SAM 2 model (no official digest is published: none enforced)."""
+    from m3vos.trackers.sam2.variants import get_variant
+
+    v = get_variant(name)
+    return KnownWeights(name=name, model=name, filename=v.meta_filename, url=v.meta_url,
+                        description=f"SAM {v.version} Hiera-{v.size} (Meta release; same "
+                                    f"weights as hub {v.hub_id})", hub_id=v.hub_id)
+
+
 #: Every checkpoint m3vos knows, by name.
 KNOWN_WEIGHTS: dict[str, KnownWeights] = {w.name: w for w in (
     _release("cutie-small-mega", "cutie-small",
@@ -67,6 +82,7 @@ KNOWN_WEIGHTS: dict[str, KnownWeights] = {w.name: w for w in (
     KnownWeights(name="revos", model="revos", filename="mega_v4_main_training_72800.pth",
                  description="ReVOS (Cutie-base + readout fuser), the M3-VOS authors' checkpoint",
                  gdrive_id="1fItxsooXXO0VVODyxYKVFRdtZrp-HANR"),
+    *(_sam2_entry(name) for name in _SAM2_NAMES),
 )}
 
 #: Short names: a model kind means its default checkpoint.
@@ -112,7 +128,7 @@ def resolve_weights(name_or_path: str | os.PathLike[str]) -> Path:
 
 #: The checkpoint a model uses when none is given.
 DEFAULT_FOR_MODEL = {"cutie-small": "cutie-small-mega", "cutie-base": "cutie-base-mega",
-                     "revos": "revos"}
+                     "revos": "revos", **{n: n for n in _SAM2_NAMES}}
 
 
 def weights_for_model(model: str, weights: str | os.PathLike[str] | None = None) -> Path:

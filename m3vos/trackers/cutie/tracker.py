@@ -29,6 +29,7 @@ class CutieTracker(Tracker):
     capabilities = Capabilities(late_objects=True, needs_torch=True, needs_weights=True)
     input_short_side: ClassVar[int | None] = None  # the official resize happens in eval_io
     weights_name: ClassVar[str | None] = "cutie-base-mega"
+    supports_random_weights: ClassVar[bool] = True   # --weights random[:SEED]
     version = "1"
 
     def __init__(self, *, device: str = "cpu", weights: Path | None = None,
@@ -61,9 +62,15 @@ class CutieTracker(Tracker):
     def network(self):
         """The loaded network (built on first use)."""
         if self._network is None:
-            from m3vos.trackers.models import load_model
+            from m3vos.trackers.models import build_model, load_model
+            from m3vos.trackers.random_weights import random_seed, seeded_build
 
-            self._network = load_model(self.model_kind, self.weights_file(), device=self.device)
+            seed = random_seed(self.weights)
+            if seed is not None:
+                net = seeded_build(lambda: build_model(self.model_kind), seed)
+                self._network = net.to(self.device).eval()
+            else:
+                self._network = load_model(self.model_kind, self.weights_file(), device=self.device)
         return self._network
 
     # ------------------------------------------------------------------ tracking
