@@ -41,9 +41,13 @@ def run_command(
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (e.g. auto); default: local."),
     shard: Optional[str] = typer.Option(None, "--shard", help="Run only shard i/N (0-based, balanced by frames)."),
     force: bool = typer.Option(False, "--force", help="Start over: redo every video even in a folder of another run."),
-    late_objects: bool = typer.Option(False, "--late-objects",
-                                      help="Also give masks of objects first seen after frame 0 (YouTube-VOS style; "
-                                           "not the M3-VOS protocol)."),
+    late_objects: Optional[bool] = typer.Option(None, "--late-objects/--no-late-objects",
+                                                help="Also give masks of objects first seen after frame 0 "
+                                                     "(YouTube-VOS style; not the M3-VOS protocol). Default: "
+                                                     "the benchmark's protocol (on for ytvos only)."),
+    dataset_kind: Optional[str] = typer.Option(None, "--dataset",
+                                               help="Benchmark of the data: davis2017, vost, ytvos, mose or m3vos "
+                                                    "(default: from the layout; see docs/data.md)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Run a tracker over a dataset into a resumable folder of palette PNGs.
@@ -60,9 +64,14 @@ def run_command(
 
       m3vos run --model my_tracker.yaml --out preds/mine
     """
+    from m3vos.data.benchmarks import benchmark_of
     from m3vos.runner.api import run
     from m3vos.runner.options import parse_config
 
+    if late_objects is None:
+        late_objects = benchmark_of(data, split=split, requested=dataset_kind).late_objects
+    elif dataset_kind is not None:
+        benchmark_of(data, split=split, requested=dataset_kind)   # --dataset must fit the root
     summary = run(model, out, data=data, split=split,
                   videos=[v.strip() for v in videos.split(",") if v.strip()] if videos else None,
                   device=device, amp=amp, weights=weights, config=parse_config(config), workers=workers,

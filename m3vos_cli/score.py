@@ -52,9 +52,13 @@ def score(
     data: Optional[Path] = typer.Option(None, "--data", "-d",
                                         help="Dataset root (HF release, VOST-like or DAVIS-style layout). "
                                              "Default: M3VOS_DATA, then the configured dataset."),
-    protocol: Protocol = typer.Option(Protocol.m3vos, "--protocol", "-p",
-                                      help="m3vos: official M3-VOS rules (+F/J&F extension); davis: "
-                                           "davis2017-evaluation."),
+    protocol: Optional[Protocol] = typer.Option(None, "--protocol", "-p",
+                                                help="m3vos: official M3-VOS rules (+F/J&F extension); davis: "
+                                                     "davis2017-evaluation. Default: the benchmark's own "
+                                                     "(m3vos for M3-VOS and VOST, davis for the others)."),
+    dataset_kind: Optional[str] = typer.Option(None, "--dataset",
+                                               help="Benchmark the data belongs to: davis2017, vost, ytvos, mose "
+                                                    "or m3vos (default: from the layout; see docs/data.md)."),
     split: str = typer.Option("val", "--set", "--split", help="Which split file of the dataset to score."),
     videos: Optional[str] = typer.Option(None, "--videos", help="Comma-separated subset of videos to score."),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1,
@@ -98,6 +102,12 @@ def score(
     # A run that fails must not leave an earlier run's numbers looking current.
     if out_dir.is_dir():
         clear_results(out_dir, split)
+    from m3vos.data.benchmarks import check_scorable
+    from m3vos.data.dataset import open_dataset
+
+    dataset = open_dataset(data, split=split, benchmark=dataset_kind)
+    check_scorable(dataset)
+    protocol = protocol or Protocol(dataset.benchmark.protocol)
     thresholds = parse_thresholds(fail_under)
     known = set(metric_names(protocol.value))
     for th in thresholds:
@@ -107,9 +117,6 @@ def score(
     breakdown_names = [b.strip() for b in breakdown.split(",") if b.strip()] if breakdown else []
     add_breakdowns = _breakdown_function(breakdown_names) if breakdown_names else None
 
-    from m3vos.data.dataset import open_dataset
-
-    dataset = open_dataset(data, split=split)
     wanted = [v for v in videos.split(",")] if videos else None
     n_videos = len(select_videos(dataset, wanted))
     progress = make_progress(enabled=None if fmt == OutputFormat.table else False, transient=True)

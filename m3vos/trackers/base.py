@@ -128,6 +128,13 @@ class Tracker(ABC):
             raise BadInputError(f"{cls.name}: unknown config key(s) {', '.join(sorted(unknown))}",
                                 hint=f"valid keys: {shown}")
 
+    @abstractmethod
+    def track(self, video: VideoInput) -> Iterator[TrackerOutput]:
+        """Yield every frame at least once, in order (offline trackers may re-yield)."""
+
+    def close(self) -> None:
+        """Release resources (models, subprocesses). Called by the runner at the end."""
+
 
 def _dotted_keys(config: dict[str, Any], prefix: str = "") -> list[str]:
     out: list[str] = []
@@ -138,10 +145,3 @@ def _dotted_keys(config: dict[str, Any], prefix: str = "") -> list[str]:
         else:
             out.append(name)
     return out
-
-    @abstractmethod
-    def track(self, video: VideoInput) -> Iterator[TrackerOutput]:
-        """Yield every frame at least once, in order (offline trackers may re-yield)."""
-
-    def close(self) -> None:
-        """Release resources (models, subprocesses). Called by the runner at the end."""
