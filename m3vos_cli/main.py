@@ -43,7 +43,7 @@ def _root(
 
 
 # Order here is the order in `m3vos --help`.
-_COMMAND_MODULES = ["data", "run", "score", "analysis", "weights", "dev"]
+_COMMAND_MODULES = ["data", "run", "score", "sweep", "analysis", "weights", "dev"]
 
 
 def _register_all() -> None:
