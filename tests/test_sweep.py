@@ -153,3 +153,20 @@ def test_sweep_static_and_flow_tables_plot_and_new_values(data: Path, tmp_path: 
     res3 = run_sweep(load_spec(None, model="revos:static", grid=["T,L=2,4"], base={}, reference=None),
                      tmp_path / "static", data=data, progress=False)
     assert list(res3.table["point"]) == ["T2_L2", "T4_L4"] and res3.table["reference"].tolist() == [True, False]
+
+
+@pytest.mark.parametrize("model,good,bad", [
+    ("static", {}, {"preset": "fast"}),
+    ("flow", {"preset": "fast", "occlusion_check": True}, {"occlusion": True}),
+    ("revos:flow", {"T": 5, "reverse": {"every": 5}, "preset": "fast"}, {"reverse.windw": 5}),
+    ("cutie-base", {"mem_every": 3, "long_term": {"max_mem_frames": 4}}, {"mem_evry": 3}),
+    ("revos", {"alpha": 1.5, "T": 10, "L": 10, "top_k": 20}, {"alpah": 1.5}),
+])
+def test_every_builtin_tracker_rejects_unknown_config_keys(model: str, good: dict, bad: dict) -> None:
+    from m3vos.trackers.registry import get_tracker
+
+    cls = get_tracker(model)
+    cls.check_config(good)
+    with pytest.raises(BadInputError) as err:
+        cls.check_config(bad)
+    assert next(iter(bad)) in err.value.message and "valid keys" in (err.value.hint or "")

@@ -1,0 +1,121 @@
+"""Other benchmarks behind the one dataset interface: DAVIS 2017, VOST, YouTube-VOS, MOSE.
+
+Each layout is written by `m3vos data synth --layout`, then read, run, scored and
+entropy-reported through the CLI; the DAVIS 2017 protocol is checked against davis2017-evaluation.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from helpers_score import dev_set, reference  # noqa: F401  (fixtures)
+from m3vos.data.dataset import open_dataset
+from m3vos.errors import BadInputError
+
+SMALL = ("--videos", "3", "--frames", "8", "--height", "48", "--width", "64")
+#: layout -> (--dataset name, split with full ground truth, protocol, first frame stem)
+CASES = {
+    "davis": ("davis2017", "val", "davis", "00000"),
+    "vost": ("vost", "val", "m3vos", "00000"),
+    "ytvos": ("ytvos", "train", "davis", "00000"),
+    "mose": ("mose", "train", "davis", "00000"),
+}
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("bench")
+    out = {}
+    for layout in (*CASES, "hf"):
+        run_cli("data", "synth", base / layout, "--layout", layout, *SMALL, check=0)
+        out[layout] = base / layout
+    return out
+
+
+def test_layouts_on_disk_and_detection(roots: dict[str, Path]) -> None:
+    assert (roots["davis"] / "Annotations" / "480p").is_dir() and (roots["davis"] / "ImageSets/2017/val.txt").is_file()
+    assert (roots["vost"] / "ImageSets" / "val.txt").is_file() and not (roots["vost"] / "meta").exists()
+    meta = json.loads((roots["ytvos"] / "valid" / "meta.json").read_text())
+    for layout, (name, split, _, _) in CASES.items():
+        ds = open_dataset(roots[layout], split=split, benchmark=name)
+        assert ds.layout == layout and ds.benchmark.name == name and len(ds) == 3
+        assert ds.identity()["benchmark"] == name
+    # detection without --dataset: split folders are recognised, the others read as M3-VOS
+    assert open_dataset(roots["ytvos"], split="train").benchmark.name == "ytvos"
+    assert open_dataset(roots["mose"], split="train").benchmark.name == "mose"
+    assert open_dataset(roots["davis"]).benchmark.name == "m3vos"
+    # YouTube-VOS: stems are frame numbers (every 5th), valid holds only first-appearance masks
+    tr = open_dataset(roots["ytvos"], split="train")
+    va = open_dataset(roots["ytvos"], split="val")           # `val` finds valid/
+    v = tr.video(tr.video_names[0])
+    assert v.stems[:3] == ["00000", "00005", "00010"] and len(v.mask_paths) == 8
+    for name in va.video_names:
+        vv = va.video(name)
+        assert len(vv.frame_paths) == 8
+        assert len(vv.mask_paths) == len({f["frames"][0] for f in meta["videos"][name]["objects"].values()})
+        assert vv.object_ids == sorted(int(k) for k in meta["videos"][name]["objects"])
+    # a root given as the split folder itself
+    assert open_dataset(roots["ytvos"] / "valid").layout == "ytvos"
+    # MOSE valid: first frame only
+    mv = open_dataset(roots["mose"], split="valid")
+    assert all(len(mv.video(n).mask_paths) == 1 for n in mv.video_names)
+    with pytest.raises(BadInputError, match="found train, valid"):
+        open_dataset(roots["mose"], split="test")
+    with pytest.raises(BadInputError, match="layout"):
+        open_dataset(roots["vost"], benchmark="davis2017")
+
+
+@pytest.mark.parametrize("layout", list(CASES))
+def test_each_layout_runs_scores_and_reports(layout: str, roots: dict[str, Path], tmp_path: Path) -> None:
+    name, split, protocol, first = CASES[layout]
+    data = roots[layout]
+    preds = tmp_path / "preds"
+    run_cli("run", "--model", "flow", "--data", data, "--dataset", name, "--split", split, "--out", preds, check=0)
+    ds = open_dataset(data, split=split)
+    for v in ds:
+        assert sorted(p.name for p in (preds / v.name).glob("*.png")) == [f"{s}.png" for s in
+                                                                          [p.stem for p in v.frame_paths]]
+    proc = run_cli("score", preds, "--data", data, "--dataset", name, "--split", split, "--format", "json",
+                   "--workers", "1", check=0)
+    doc = json.loads(proc.stdout)
+    assert doc["protocol"] == protocol and doc["dataset"]["benchmark"] == name
+    assert 0.0 < doc["global"]["J-Mean"] <= 1.0
+    assert len(doc["per_object"]) == sum(len(v.object_ids) for v in ds)
+    ent = run_cli("entropy-report", data, "--dataset", name, "--split", split, "--max-frames", "6",
+                  "--workers", "1", "--out", tmp_path / "ent", "--format", "csv", check=0)
+    rows = list(csv.DictReader(io.StringIO(ent.stdout)))
+    assert [r["group"] for r in rows] == ["all"] and rows[0]["benchmark"] == name
+    assert int(rows[0]["n"]) == 3 and rows[0]["change"] != ""
+
+
+def test_ytvos_valid_gives_late_objects_and_refuses_scoring(roots: dict[str, Path], tmp_path: Path) -> None:
+    data = roots["ytvos"]
+    preds = tmp_path / "p"
+    run_cli("run", "--model", "static", "--data", data, "--split", "valid", "--out", preds, check=0)
+    assert json.loads((preds / "run.json").read_text())["identity"]["late_objects"] is True
+    proc = run_cli("score", preds, "--data", data, "--split", "valid")
+    assert proc.returncode == 2 and "withheld" in proc.stderr and "--split train" in proc.stderr
+    proc = run_cli("run", "--model", "static", "--data", roots["davis"], "--dataset", "ytvos", "--out", tmp_path / "x")
+    assert proc.returncode == 2 and "layout" in proc.stderr and not (tmp_path / "x").exists()
+
+
+def test_davis2017_protocol_on_davis_layout_equals_davis2017_evaluation(dev_set: Path, shared_dir: Path,
+                                                                       tmp_path: Path) -> None:
+    """`--dataset davis2017` picks the davis protocol by itself, and it matches the reference."""
+    proc = run_cli("score", dev_set / "Predictions", "--data", dev_set, "--dataset", "davis2017",
+                   "--out", tmp_path, "--format", "json", "--workers", "2", check=0)
+    doc = json.loads(proc.stdout)
+    assert doc["protocol"] == "davis"
+    ref = reference(shared_dir, "davis_reference_dev.json")["davis2017_evaluation"]["per_object"]
+    bad = []
+    for key, r in ref.items():
+        for m in ("J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"):
+            if abs(doc["per_object"][key][m] - r[m]) > 1e-6:
+                bad.append(f"{key} {m}")
+    assert not bad, bad[:10]
