@@ -153,6 +153,10 @@ def test_sweep_static_and_flow_tables_plot_and_new_values(data: Path, tmp_path: 
     res3 = run_sweep(load_spec(None, model="revos:static", grid=["T,L=2,4"], base={}, reference=None),
                      tmp_path / "static", data=data, progress=False)
     assert list(res3.table["point"]) == ["T2_L2", "T4_L4"] and res3.table["reference"].tolist() == [True, False]
+    # `--videos core`: the labelled core subset (the synthetic set marks every other video)
+    res4 = run_sweep(load_spec(None, model="static", grid=None, base={}, reference=None), tmp_path / "core",
+                     data=data, videos=["core"], progress=False)
+    assert res4.table["videos"].tolist() == [2]
 
 
 @pytest.mark.parametrize("model,good,bad", [

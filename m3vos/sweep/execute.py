@@ -89,6 +89,17 @@ def _per_object(point_dir: Path, metric: str) -> dict[str, tuple[str, float]]:
     return out
 
 
+def _resolve_videos(dataset: Any, videos: list[str] | None) -> list[str] | None:
+    """`core` (unless a video is called that) means the M3-VOS core subset, from the labels."""
+    if not videos or "core" not in videos or "core" in dataset:
+        return videos
+    core = [n for n in dataset.video_names if any(o.core for o in dataset.video(n).objects)]
+    if not core:
+        raise BadInputError("--videos core: no video of this dataset is labelled core", path=dataset.root,
+                            hint="fetch the labels (`m3vos data labels`) or list the videos by name")
+    return list(dict.fromkeys([*(v for v in videos if v != "core"), *core]))
+
+
 def run_sweep(spec: SweepSpec, out: str | Path, *, data: str | Path | None = None, split: str = "val",
               videos: list[str] | None = None, benchmark: str | None = None, protocol: str | None = None,
               metric: str = "J-Mean", device: str = "auto", workers: int = 1, gpus: str | None = None,
@@ -121,6 +132,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, data: str | Path | None = Non
         raise BadInputError(f"--metric {metric!r} is not reported by the {protocol} protocol",
                             hint=f"use one of: {', '.join(metric_names(protocol))}")
     late = dataset.benchmark.late_objects if late_objects is None else late_objects
+    videos = _resolve_videos(dataset, videos)
     result = SweepResult(out=out, table=None, reference=reference.id, metric=metric)
     finished: list[PointResult] = []
     for i, p in enumerate(points, start=1):
