@@ -7,7 +7,6 @@ entropy-reported through the CLI; the DAVIS 2017 protocol is checked against dav
 from __future__ import annotations
 
 import csv
-import io
 import json
 from pathlib import Path
 
@@ -87,11 +86,29 @@ def test_each_layout_runs_scores_and_reports(layout: str, roots: dict[str, Path]
     assert doc["protocol"] == protocol and doc["dataset"]["benchmark"] == name
     assert 0.0 < doc["global"]["J-Mean"] <= 1.0
     assert len(doc["per_object"]) == sum(len(v.object_ids) for v in ds)
-    ent = run_cli("entropy-report", data, "--dataset", name, "--split", split, "--max-frames", "6",
-                  "--workers", "1", "--out", tmp_path / "ent", "--format", "csv", check=0)
-    rows = list(csv.DictReader(io.StringIO(ent.stdout)))
-    assert [r["group"] for r in rows] == ["all"] and rows[0]["benchmark"] == name
-    assert int(rows[0]["n"]) == 3 and rows[0]["change"] != ""
+    # breakdowns that need no labels work on the recorded dataset (its split and benchmark)
+    bd = run_cli("breakdowns", preds, "--names", "size", "--format", "json", check=0)
+    assert sum(r["n_objects"] for r in json.loads(bd.stdout)["size"]) == len(doc["per_object"])
+    # verify accepts the layout, sparse annotations included
+    from m3vos.data.verify import verify_dataset
+
+    for sp in (split, "valid") if layout in ("ytvos", "mose") else (split,):
+        rep = verify_dataset(data, split=sp, workers=1, progress=False)
+        assert rep.ok, [p.line() for p in rep.problems]
+
+
+def test_entropy_hypothesis_on_every_layout(roots: dict[str, Path], tmp_path: Path) -> None:
+    from m3vos.analysis.entropy_hypothesis import entropy_hypothesis, write_hypothesis
+
+    datasets = [open_dataset(roots[layout], split=CASES[layout][1], benchmark=CASES[layout][0]) for layout in CASES]
+    h = entropy_hypothesis(datasets, max_frames=6, workers=1, progress=False)
+    write_hypothesis(h, tmp_path)
+    rows = list(csv.DictReader((tmp_path / "hypothesis.csv").open()))
+    assert [(r["benchmark"], r["group"]) for r in rows] == [(CASES[k][0], "all") for k in CASES]
+    for r in rows:
+        assert int(r["n"]) == 3 and r["change"] != ""
+    # the same pixels in every layout give the same entropy
+    assert len({round(float(r["change"]), 9) for r in rows}) == 1
 
 
 def test_ytvos_valid_gives_late_objects_and_refuses_scoring(roots: dict[str, Path], tmp_path: Path) -> None:

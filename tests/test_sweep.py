@@ -157,6 +157,12 @@ def test_sweep_static_and_flow_tables_plot_and_new_values(data: Path, tmp_path: 
     res4 = run_sweep(load_spec(None, model="static", grid=None, base={}, reference=None), tmp_path / "core",
                      data=data, videos=["core"], progress=False)
     assert res4.table["videos"].tolist() == [2]
+    # runner options pass through: one worker process per listed device (`cpu` devices test the pool)
+    res5 = run_sweep(load_spec(None, model="static", grid=None, base={}, reference=None), tmp_path / "pool",
+                     data=data, gpus="cpu,cpu", progress=False)
+    run_doc = json.loads((tmp_path / "pool" / "points" / "base" / "run.json").read_text())
+    assert run_doc["executor"]["devices"] == ["cpu", "cpu"] and res5.ran == ["base"]
+    assert res5.table["videos"].tolist() == [3] and 0 < res5.table["J-Mean"].iloc[0] <= 1
 
 
 @pytest.mark.parametrize("model,good,bad", [
