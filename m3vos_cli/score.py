@@ -33,7 +33,7 @@ SCORE_HELP = """Score predicted masks against the ground truth (J, J_last, J_cc,
 
 PREDS is a folder of <video>/<frame>.png masks (palette or grayscale PNGs of object ids, named like the ground-truth frames). The first and last annotated frames are not scored; the objects are ids 1..N, N = the max id of the first annotated frame.
 
-Protocols: `m3vos` (default) follows the official M3-VOS evaluator (J, J_last, J_cc) and adds F and J&F as an m3vos extension; `davis` follows davis2017-evaluation (J and F Mean, Recall, Decay, J&F). Writes results.json and the official CSVs into --out (default: PREDS), atomically.
+Protocols: `m3vos` (the default for M3-VOS and VOST roots) follows the official M3-VOS evaluator (J, J_last, J_cc) and adds F and J&F as an m3vos extension; `davis` (the default for --dataset davis2017, ytvos and mose) follows davis2017-evaluation (J and F Mean, Recall, Decay, J&F). --dataset names the benchmark when the layout does not (docs/data.md). Writes results.json and the official CSVs into --out (default: PREDS), atomically.
 
 Exit codes: 0 scored, 1 scored but a --fail-under gate failed, 2 bad input.
 

@@ -61,7 +61,8 @@ def _identity(spec: SweepSpec, point: Point, *, protocol: str, dataset: Any, vid
     ident = dataset.identity()
     return {"model": spec.model, "config": point.config, "protocol": protocol, "videos": videos,
             "late_objects": late_objects,
-            "dataset": {k: ident.get(k) for k in ("root", "split", "layout", "benchmark")}}
+            "dataset": {k: ident.get(k) for k in ("root", "split", "layout", "benchmark", "n_videos",
+                                                  "manifest_sha256")}}
 
 
 def _memory_mb(point_dir: Path) -> float | None:
