@@ -40,10 +40,16 @@ def test_grid_expands_multiplies_and_ties() -> None:
     spec = load_spec(None, model="revos:flow", grid=["T,L=5,10", "preset=fast,ultrafast"],
                      base={"occlusion_check": False}, reference="T=10,L=10,preset=fast")
     points = spec.expand()
-    assert [p.id for p in points] == ["T5_L5_presetfast", "T5_L5_presetultrafast",
-                                      "T10_L10_presetfast", "T10_L10_presetultrafast"]
+    ids = [p.id for p in points]
+    assert [i.split("--")[0] for i in ids] == ["T5_L5_presetfast", "T5_L5_presetultrafast",
+                                               "T10_L10_presetfast", "T10_L10_presetultrafast"]
+    assert len({i.split("--")[1] for i in ids}) == 1      # the base config's digest, the same for all
     assert points[2].config == {"occlusion_check": False, "T": 10, "L": 10, "preset": "fast"}
-    assert spec.reference_point(points).id == "T10_L10_presetfast"
+    assert spec.reference_point(points) is points[2]
+    # another base config: other folders; no base config: the plain names
+    other = load_spec(None, model="revos:flow", grid=["T,L=5"], base={"occlusion_check": True}, reference=None)
+    assert other.expand()[0].id.split("--")[1] != ids[0].split("--")[1]
+    assert load_spec(None, model="flow", grid=["preset=fast"], base={}, reference=None).expand()[0].id == "presetfast"
     with pytest.raises(BadInputError):
         load_spec(None, model="flow", grid=["preset=fast"], base={}, reference="preset=nope").reference_point(
             load_spec(None, model="flow", grid=["preset=fast"], base={}, reference=None).expand())
@@ -56,7 +62,8 @@ def test_sweep_file_yaml(tmp_path: Path) -> None:
     f.write_text("model: flow\nconfig: {occlusion_check: false}\ngrid: {preset: [ultrafast, fast]}\n"
                  "points: [{preset: medium}]\nreference: {preset: fast}\n")
     spec = load_spec(f, model=None, grid=None, base=None, reference=None)
-    assert [p.id for p in spec.expand()] == ["presetultrafast", "presetfast", "presetmedium"]
+    assert [p.id.split("--")[0] for p in spec.expand()] == ["presetultrafast", "presetfast", "presetmedium"]
+    assert spec.base == {"occlusion_check": False} and spec.reference == {"preset": "fast"}
     f.write_text("model: flow\ngird: {preset: [fast]}\n")
     with pytest.raises(BadInputError, match="gird"):
         load_spec(f, model=None, grid=None, base=None, reference=None)

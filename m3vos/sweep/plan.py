@@ -54,7 +54,7 @@ class SweepSpec:
         out: list[Point] = []
         seen: set[str] = set()
         for row in rows:
-            pid = point_id(row)
+            pid = point_id(row, self.base)
             if pid in seen:
                 continue
             seen.add(pid)
@@ -84,12 +84,21 @@ def _describe(values: dict[str, Any]) -> str:
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
 
 
-def point_id(varied: dict[str, Any]) -> str:
-    """A readable, file-safe, deterministic folder name (`T=5_L=5` -> `T5_L5`)."""
-    if not varied:
-        return "base"
+def point_id(varied: dict[str, Any], base: dict[str, Any] | None = None) -> str:
+    """A readable, file-safe, deterministic folder name (`T=5_L=5` -> `T5_L5`).
+
+    A base config adds a short digest of it (`T5_L5--1a2b3c`): changing `--config` makes new
+    point folders instead of colliding with the runs of the old config.
+    """
     parts = [f"{_UNSAFE.sub('-', str(k))}{_UNSAFE.sub('-', str(v))}" for k, v in varied.items()]
-    return "_".join(parts)
+    pid = "_".join(parts) or "base"
+    if base:
+        import hashlib
+        import json
+
+        digest = hashlib.sha256(json.dumps(base, sort_keys=True, default=str).encode()).hexdigest()[:6]
+        pid += f"--{digest}"
+    return pid
 
 
 def _typed(text: str) -> Any:
