@@ -74,7 +74,7 @@ def sweep_command(
                     videos=[v.strip() for v in videos.split(",") if v.strip()] if videos else None,
                     benchmark=dataset_kind, protocol=protocol, metric=metric, device=device, workers=workers,
                     gpus=gpus, executor=executor, address=address, progress=False if quiet else None,
-                    log=None if quiet else (lambda s: err_console.print(s, highlight=False)))
+                    log=None if quiet else (lambda s: err_console.print(s, highlight=False, markup=False)))
     if fmt == OutputFormat.json:
         typer.echo(json.dumps(res.to_dict(), indent=1, ensure_ascii=False))
     elif fmt == OutputFormat.csv:
