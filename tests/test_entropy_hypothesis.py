@@ -59,7 +59,7 @@ def test_format_csv_and_md_print_the_hypothesis_table(two_roots: tuple[Path, Pat
     assert float(rows[0]["change"]) == pytest.approx(np.mean(changes), abs=1e-9)
     md = run_cli("entropy-report", hf, "--max-frames", "6", "--workers", "1", "--out", tmp_path / "b",
                  "--format", "md", check=0).stdout.splitlines()
-    assert md[0].startswith("| dataset | benchmark | group |") and md[1].startswith("| ---")
+    assert md[0].startswith("| dataset | benchmark | group |") and md[1].startswith("|---")
     assert len(md) == 2 + len(rows)
 
 

@@ -88,13 +88,10 @@ def entropy_hypothesis(datasets: list[Any], *, definition: str = "lbp", max_fram
 
 
 def to_markdown(df: pd.DataFrame) -> str:
-    def cell(x: Any) -> str:
-        if isinstance(x, float):
-            return "" if math.isnan(x) else f"{x:.4f}"
-        return str(x)
+    """The table as markdown, formatted as every m3vos report table."""
+    from m3vos.analysis.report import _md_table
 
-    head = "| " + " | ".join(df.columns) + " |\n| " + " | ".join("---" for _ in df.columns) + " |\n"
-    return head + "".join("| " + " | ".join(cell(v) for v in r) + " |\n" for r in df.itertuples(index=False))
+    return _md_table(df) + "\n"
 
 
 def hypothesis_plot(df: pd.DataFrame, path: str | Path, *, title: str) -> Path:
