@@ -187,3 +187,17 @@ def test_every_builtin_tracker_rejects_unknown_config_keys(model: str, good: dic
     with pytest.raises(BadInputError) as err:
         cls.check_config(bad)
     assert next(iter(bad)) in err.value.message and "valid keys" in (err.value.hint or "")
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("ray") is None,
+                    reason="ray is not installed (pip install 'm3vos[ray]')")
+def test_sweep_points_run_on_ray(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ray"
+    args = ("sweep", "--model", "flow", "--grid", "preset=ultrafast", "--data", data, "--out", out,
+            "--executor", "ray", "--workers", "2", "--format", "csv")
+    rows = list(csv.DictReader(__import__("io").StringIO(run_cli(*args, check=0, timeout=300).stdout)))
+    assert [r["point"] for r in rows] == ["presetultrafast"] and float(rows[0]["J-Mean"]) > 0
+    assert json.loads((out / "points" / "presetultrafast" / "run.json").read_text())["executor"]["kind"] == "ray"
+    marker = _markers(out)
+    assert (out / "sweep.csv").read_text() == run_cli(*args, check=0).stdout
+    assert _markers(out) == marker                      # the second run redid nothing
