@@ -122,6 +122,30 @@ def test_ytvos_valid_gives_late_objects_and_refuses_scoring(roots: dict[str, Pat
     assert proc.returncode == 2 and "layout" in proc.stderr and not (tmp_path / "x").exists()
 
 
+def test_davis2017_test_dev_first_frame_only_is_refused_for_scoring(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from m3vos.data.masks import encode_mask
+
+    root = tmp_path / "DAVIS"
+    (root / "ImageSets" / "2017").mkdir(parents=True)
+    (root / "ImageSets" / "2017" / "test-dev.txt").write_text("v1\n")
+    (root / "Annotations" / "480p" / "v1").mkdir(parents=True)
+    (root / "JPEGImages" / "480p" / "v1").mkdir(parents=True)
+    ids = np.zeros((40, 48), np.uint8)
+    ids[10:20, 10:20] = 1
+    (root / "Annotations" / "480p" / "v1" / "00000.png").write_bytes(encode_mask(ids))
+    for t in range(4):
+        Image.fromarray(np.full((40, 48, 3), 60 * t, np.uint8)).save(root / "JPEGImages" / "480p" / "v1" / f"{t:05d}.jpg")
+    preds = tmp_path / "p"
+    run_cli("run", "--model", "static", "--data", root, "--split", "test-dev", "--dataset", "davis2017",
+            "--out", preds, check=0)
+    assert len(list((preds / "v1").glob("*.png"))) == 4
+    proc = run_cli("score", preds, "--data", root, "--split", "test-dev", "--dataset", "davis2017")
+    assert proc.returncode == 2 and "withheld" in proc.stderr and "test-dev" in proc.stderr
+
+
 def test_davis2017_protocol_on_davis_layout_equals_davis2017_evaluation(dev_set: Path, shared_dir: Path,
                                                                        tmp_path: Path) -> None:
     """`--dataset davis2017` picks the davis protocol by itself, and it matches the reference."""

@@ -59,17 +59,18 @@ def resolve_benchmark(layout: str, requested: str | None = None) -> Benchmark:
 
 
 def check_scorable(dataset: Any) -> None:
-    """Refuse to score a split whose ground truth is withheld (YouTube-VOS/MOSE valid and test).
+    """Refuse to score a split whose ground truth is withheld (YouTube-VOS/MOSE valid and test,
+    DAVIS 2017 test-dev).
 
     Those splits hold only the masks that start each object, so there would be nothing to score;
     the official numbers come from the benchmarks' servers.
     """
     bench = dataset.benchmark
-    if bench.name not in ("ytvos", "mose") or not dataset.video_names:
+    if bench.name not in ("ytvos", "mose", "davis2017") or not dataset.video_names:
         return
     sample = [dataset.video(n) for n in dataset.video_names[:3]]
-    if all(len(v.mask_paths) <= max(1, len(v.object_ids)) for v in sample):
-        raise BadInputError(f"{bench.title} split {dataset.split!r} holds only the first-appearance masks "
+    if all(len(v.mask_paths) <= (max(1, len(v.object_ids)) if bench.late_objects else 1) for v in sample):
+        raise BadInputError(f"{bench.title} split {dataset.split!r} holds only the masks that start each object "
                             f"(its ground truth is withheld), so there is nothing to score",
                             path=dataset.annotations_dir,
                             hint="score a split with full annotations (e.g. --split train), or submit to the "
