@@ -16,6 +16,7 @@ Model trackers (`--models`, default cutie-small,sam2.1-tiny) run with `--weights
 speed does not depend on the values) at their official settings, on `--model-videos` x
 `--model-frames` frames of `--model-height` x `--model-width` (240 x 432); model loading is
 not counted. A model whose engine is not installed is reported as skipped.
+    python benchmarks/bench_run.py --sweep-only         # `m3vos sweep` against the same plain runs
 
 What the overhead covers: JPEG decoding, resizing to the tracker's input size (none for static),
 id remapping, PNG encoding with the GT palette, the atomic folder rename and the done record.
@@ -113,6 +114,39 @@ def _time_per_frame(fn, n: int) -> float:
     return (time.perf_counter() - t) / n
 
 
+def sweep_overhead(data: Path, tmp_path: Path, presets: list[str]) -> dict[str, object]:
+    """Wall time of a sweep over flow presets against the same points as plain `run()` + scoring.
+
+    The sweep goes first, so the plain runs get the warmer page cache: the overhead is not
+    flattered. What the sweep adds: point markers, the video-bootstrap CIs and paired
+    differences, four table files and the plot (matplotlib).
+    """
+    from m3vos.data.dataset import open_dataset
+    from m3vos.metrics import write_results
+    from m3vos.metrics.engine import score_predictions
+    from m3vos.runner import run
+    from m3vos.sweep import run_sweep
+    from m3vos.sweep.plan import load_spec
+
+    spec = load_spec(None, model="flow", grid=[f"preset={','.join(presets)}"], base={}, reference=None)
+    t = time.perf_counter()
+    res = run_sweep(spec, tmp_path / "sweep", data=data, progress=False)
+    sweep_s = time.perf_counter() - t
+    assert len(res.ran) == len(presets)
+    t = time.perf_counter()
+    ds = open_dataset(data)
+    for preset in presets:
+        out = tmp_path / "plain" / preset
+        run("flow", out, data=data, config={"preset": preset}, progress=False)
+        write_results(score_predictions(out, ds, protocol="m3vos", workers=1), out, "val")
+    plain_s = time.perf_counter() - t
+    t = time.perf_counter()
+    run_sweep(spec, tmp_path / "sweep", data=data, progress=False)
+    rerun_s = time.perf_counter() - t
+    return {"points": len(presets), "plain_s": round(plain_s, 3), "sweep_s": round(sweep_s, 3),
+            "overhead_pct": round(100 * (sweep_s - plain_s) / plain_s, 2), "rerun_finished_s": round(rerun_s, 3)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--videos", type=int, default=4)
@@ -133,6 +167,9 @@ def main() -> None:
     ap.add_argument("--pipeline", action="store_true",
                     help="only the pipeline check: a Cutie-like stub sleeping --stub-ms per frame, 480p and 720p")
     ap.add_argument("--stub-ms", type=float, default=30.0, help="GPU step time of the --pipeline stub")
+    ap.add_argument("--sweep", action="store_true", help="also time `m3vos sweep` against plain runs")
+    ap.add_argument("--sweep-only", action="store_true", help="time only the sweep overhead")
+    ap.add_argument("--sweep-presets", default="ultrafast,fast", help="flow presets the sweep runs")
     args = ap.parse_args()
     if args.pipeline:
         res = pipeline_check(args)
@@ -164,6 +201,11 @@ def main() -> None:
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
             "resolution": f"{args.height}x{args.width}", "videos": args.videos, "frames": frames_total,
         }
+        if args.sweep or args.sweep_only:
+            results["sweep"] = sweep_overhead(data, tmp_path, args.sweep_presets.split(","))
+        if args.sweep_only:
+            print(json.dumps(results, indent=2))
+            return
         # The parts: decoding one JPEG and encoding one palette PNG.
         from m3vos.data.dataset import open_dataset
 
@@ -254,6 +296,10 @@ def _models_text(models: dict[str, object], args: argparse.Namespace) -> str:
                          f"({setup.get('size')}, {setup.get('device')}, {setup.get('torch_threads')} "  # type: ignore[union-attr]
                          f"threads, random weights)")
     return "\n".join(lines)
+    if "sweep" in results:
+        w = results["sweep"]
+        print(f"sweep of {w['points']} flow points: {w['sweep_s']} s against {w['plain_s']} s of plain runs + "
+              f"scoring ({w['overhead_pct']:+.1f} %); rerunning the finished sweep: {w['rerun_finished_s']} s")
 
 
 if __name__ == "__main__":

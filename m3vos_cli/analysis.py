@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -124,7 +124,10 @@ monotone in shape disorder; use it only to compare with the paper.
 histogram (one bin per code) over the object's boundary band, void excluded.
 
 Writes per_video.csv, per_object.csv, summary.json, curves.json and entropy_over_time.png into
---out. With --preds (a scored predictions/results folder), adds the Spearman correlation, with a
+--out (one sub-folder per dataset when several roots are given), and the hypothesis test:
+hypothesis.csv/.md/.json and entropy_hypothesis.png: per dataset and per transition group,
+latter-half minus first-half entropy with a 95% video-bootstrap CI and a paired t-test over
+videos. Any supported layout works (M3-VOS, DAVIS 2017, VOST, YouTube-VOS, MOSE). With --preds (a scored predictions/results folder), adds the Spearman correlation, with a
 video-bootstrap 95% interval, between each object's entropy change and its J.
 
 Examples:
@@ -132,15 +135,23 @@ Examples:
   m3vos entropy-report ~/M3-VOS --definition official --max-frames 64
 
   m3vos entropy-report ds/ --preds preds/ --out entropy/
+
+  m3vos entropy-report ~/M3-VOS ~/DAVIS --dataset m3vos --dataset davis2017 --max-frames 32 --format md
 """
 
 
 def entropy_report(
-    data: Optional[Path] = typer.Argument(None, help="Dataset root (default: the configured dataset)."),
+    data: Optional[List[Path]] = typer.Argument(None, help="Dataset root(s) (default: the configured dataset). "
+                                                            "Several roots: one report beside the other."),
     definition: Definition = typer.Option(Definition.lbp, "--definition",
                                           help="official (paper's h_LBP, literal) or lbp (m3vos, non-official)."),
+    dataset_kind: Optional[List[str]] = typer.Option(None, "--dataset",
+                                                     help="Benchmark of the root(s): davis2017, vost, ytvos, mose, "
+                                                          "m3vos (once for all roots, or once per root; default: "
+                                                          "from the layout)."),
     preds: Optional[Path] = typer.Option(None, "--preds",
-                                         help="Scored predictions (a folder with results.json) to correlate with."),
+                                         help="Scored predictions (a folder with results.json) to correlate with "
+                                              "(one dataset only)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o",
                                        help="Output folder (default: PREDS/report/entropy-DEF, else ./entropy-DEF)."),
     max_frames: int = typer.Option(0, "--max-frames", min=0,
@@ -151,32 +162,71 @@ def entropy_report(
     metric: str = typer.Option("J-Mean", "--metric", help="Per-object metric correlated with entropy change."),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1,
                                           help="Processes (default: all CPUs); results do not depend on it."),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json (summary)."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f",
+                                     help="table (people), json (summary and hypothesis rows), csv or md (the "
+                                          "hypothesis table)."),
 ) -> None:
     import json
 
-    from m3vos.analysis.entropy_report import (compute_entropy, correlate_with_scores, nan_to_none,
-                                               write_entropy_report)
+    from m3vos.analysis.entropy_hypothesis import entropy_hypothesis, to_markdown, write_hypothesis
+    from m3vos.analysis.entropy_report import correlate_with_scores, nan_to_none
     from m3vos.data.dataset import open_dataset
+    from m3vos.errors import BadInputError
 
-    dataset = open_dataset(data, split=split)
+    roots: list[Optional[Path]] = list(data) if data else [None]
+    kinds = list(dataset_kind or [])
+    if len(kinds) not in (0, 1, len(roots)):
+        raise BadInputError(f"--dataset given {len(kinds)} times for {len(roots)} roots",
+                            hint="give it once (for every root) or once per root, in the same order")
+    kinds = kinds * len(roots) if len(kinds) == 1 else (kinds or [None] * len(roots))
+    datasets = [open_dataset(r, split=split, benchmark=k) for r, k in zip(roots, kinds)]
+    if preds is not None and len(datasets) > 1:
+        raise BadInputError("--preds correlates with one dataset only", hint="pass one root with --preds")
     wanted = [v.strip() for v in videos.split(",") if v.strip()] if videos else None
     if wanted:
-        for v in wanted:
-            dataset.video(v)       # unknown names: one-line error with suggestions
-    rep = compute_entropy(dataset, definition=definition.value, max_frames=max_frames or None, videos=wanted,
-                          progress=None if fmt == OutputFormat.table else False, workers=workers)
+        for ds in datasets:
+            for v in wanted:
+                ds.video(v)       # unknown names: one-line error with suggestions
+    h = entropy_hypothesis(datasets, definition=definition.value, max_frames=max_frames or None, videos=wanted,
+                           progress=None if fmt == OutputFormat.table else False, workers=workers)
+    rep = h.datasets[0].report
     if preds is not None:
-        correlate_with_scores(rep, _results_for(preds, dataset), metric=metric)
+        correlate_with_scores(rep, _results_for(preds, datasets[0]), metric=metric)
     out_dir = out or ((preds if preds.is_dir() else preds.parent) / "report" / f"entropy-{definition.value}"
                       if preds is not None else Path(f"entropy-{definition.value}"))
-    files = write_entropy_report(rep, out_dir)
+    files = write_hypothesis(h, out_dir)
     if fmt == OutputFormat.json:
         typer.echo(json.dumps(nan_to_none({"summary": rep.summary, "correlation": rep.correlation,
-                                            "files": [str(f) for f in files]}), indent=1, allow_nan=False))
+                                           "summaries": {it.label: it.report.summary for it in h.datasets},
+                                           "hypothesis": json.loads(h.table.to_json(orient="records")),
+                                           "files": [str(f) for f in files]}), indent=1, allow_nan=False))
         return
-    _render_entropy(rep)
-    console.print(f"written: {out_dir}/ ({', '.join(f.name for f in files)})")
+    if fmt == OutputFormat.csv:
+        typer.echo(h.table.to_csv(index=False), nl=False)
+        return
+    if fmt == OutputFormat.md:
+        typer.echo(to_markdown(h.table), nl=False)
+        return
+    if len(h.datasets) == 1:
+        _render_entropy(rep)
+    _render_hypothesis(h.table)
+    console.print(f"written: {out_dir}/ ({', '.join(sorted({f.name for f in files}))})")
+
+
+def _render_hypothesis(df) -> None:
+    from rich.table import Table
+
+    def f(x) -> str:
+        return "—" if x is None or x != x else f"{x:.4f}"
+
+    t = Table(title="entropy hypothesis: latter half minus first half (95% CI over videos, paired t-test)",
+              title_justify="left")
+    for c in ("dataset", "group", "n", "first half", "latter half", "change [95% CI]", "p", "increasing"):
+        t.add_column(c, justify="left" if c in ("dataset", "group") else "right")
+    for _, r in df.iterrows():
+        t.add_row(r["dataset"], r["group"], f"{r['n']} {r['unit']}", f(r["first_half"]), f(r["latter_half"]),
+                  f"{f(r['change'])} [{f(r['ci_low'])}, {f(r['ci_high'])}]", f(r["p_value"]), r["increasing"])
+    console.print(t)
 
 
 def _results_for(preds: Path, dataset) -> dict:

@@ -238,8 +238,12 @@ def synth(
     height: int = typer.Option(120, "--height", min=32, max=2160, help="Frame height in pixels."),
     width: int = typer.Option(160, "--width", min=32, max=3840, help="Frame width in pixels."),
     remember: bool = typer.Option(False, "--remember", help="Also make it the default dataset."),
+    layout: str = typer.Option("hf", "--layout",
+                               help="hf (the M3-VOS release, with labels), vost, davis (DAVIS 2017: "
+                                    "Annotations/480p, ImageSets/2017), ytvos (YouTube-VOS 2019: train/ + "
+                                    "valid/ with meta.json and first-appearance masks) or mose."),
 ) -> None:
-    """Make a small synthetic dataset in the Hugging Face release layout.
+    """Make a small synthetic dataset in the Hugging Face release layout (or another benchmark's).
 
     Label files come in the official formats; objects melt, break,
     dissolve, grow from nothing after frame 0, dash and leave the frame.
@@ -250,18 +254,21 @@ def synth(
       m3vos data synth /tmp/m3vos-synth
 
       m3vos data synth /tmp/big --videos 30 --frames 60 --seed 3
+
+      m3vos data synth /tmp/yt --layout ytvos     # then: m3vos run --data /tmp/yt --dataset ytvos ...
     """
     import time
 
     from m3vos.data.synth import make_synthetic_dataset
 
     t0 = time.perf_counter()
-    root = make_synthetic_dataset(out, videos=videos, seed=seed, frames=frames, height=height, width=width)
+    root = make_synthetic_dataset(out, videos=videos, seed=seed, frames=frames, height=height, width=width,
+                                  layout=layout)
     if remember:
         from m3vos.data.config import set_data_root
 
         set_data_root(root)
-    console.print(f"wrote {videos} synthetic videos x {frames} frames ({height}x{width}) to {root} "
+    console.print(f"wrote {videos} synthetic videos x {frames} frames ({height}x{width}, {layout} layout) to {root} "
                   f"in {time.perf_counter() - t0:.2f} s")
 
 

@@ -58,7 +58,7 @@ def _root(
 
 
 # Order here is the order in `m3vos --help`.
-_COMMAND_MODULES = ["data", "run", "score", "analysis", "weights", "dev", "env"]
+_COMMAND_MODULES = ["data", "run", "score", "sweep", "analysis", "weights", "dev", "env"]
 
 
 def _register_all() -> None:

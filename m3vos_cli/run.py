@@ -52,9 +52,13 @@ def run_command(
                                help="No progress bar and no log lines (by default, when stderr is not a "
                                     "terminal, one line per video and a heartbeat every minute)."),
     force: bool = typer.Option(False, "--force", help="Start over: redo every video even in a folder of another run."),
-    late_objects: bool = typer.Option(False, "--late-objects",
-                                      help="Also give masks of objects first seen after frame 0 (YouTube-VOS style; "
-                                           "not the M3-VOS protocol)."),
+    late_objects: Optional[bool] = typer.Option(None, "--late-objects/--no-late-objects",
+                                                help="Also give masks of objects first seen after frame 0 "
+                                                     "(YouTube-VOS style; not the M3-VOS protocol). Default: "
+                                                     "the benchmark's protocol (on for ytvos only)."),
+    dataset_kind: Optional[str] = typer.Option(None, "--dataset",
+                                               help="Benchmark of the data: davis2017, vost, ytvos, mose or m3vos "
+                                                    "(default: from the layout; see docs/data.md)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Run a tracker over a dataset into a resumable folder of palette PNGs.
@@ -75,9 +79,14 @@ def run_command(
 
       m3vos run --model sam2.1-tiny --weights random --out /tmp/smoke   (no checkpoint: a smoke test)
     """
+    from m3vos.data.benchmarks import benchmark_of
     from m3vos.runner.api import run
     from m3vos.runner.options import parse_config
 
+    if late_objects is None:
+        late_objects = benchmark_of(data, split=split, requested=dataset_kind).late_objects
+    elif dataset_kind is not None:
+        benchmark_of(data, split=split, requested=dataset_kind)   # --dataset must fit the root
     summary = run(model, out, data=data, split=split,
                   videos=[v.strip() for v in videos.split(",") if v.strip()] if videos else None,
                   device=device, amp=amp, weights=weights, config=parse_config(config), workers=workers,

@@ -33,7 +33,7 @@ SCORE_HELP = """Score predicted masks against the ground truth (J, J_last, J_cc,
 
 PREDS is a folder of <video>/<frame>.png masks (palette or grayscale PNGs of object ids, named like the ground-truth frames). The first and last annotated frames are not scored; the objects are ids 1..N, N = the max id of the first annotated frame. Several PREDS are scored one after the other, each into its own results.json.
 
-Protocols: `m3vos` (default) follows the official M3-VOS evaluator (J, J_last, J_cc) and adds F and J&F as an m3vos extension; `davis` follows davis2017-evaluation (J and F Mean, Recall, Decay, J&F). Writes results.json and the official CSVs into --out (default: PREDS), atomically: earlier results are replaced only once the new ones are complete. results.json also records what was scored (dataset fingerprint, date, the tracker and weights from PREDS/run.json), see docs/score.md.
+Protocols: `m3vos` (the default for M3-VOS and VOST roots) follows the official M3-VOS evaluator (J, J_last, J_cc) and adds F and J&F as an m3vos extension; `davis` (the default for --dataset davis2017, ytvos and mose) follows davis2017-evaluation (J and F Mean, Recall, Decay, J&F). --dataset names the benchmark when the layout does not (docs/data.md). Writes results.json and the official CSVs into --out (default: PREDS), atomically: earlier results are replaced only once the new ones are complete. results.json also records what was scored (dataset fingerprint, date, the tracker and weights from PREDS/run.json), see docs/score.md.
 
 Exit codes: 0 scored, 1 scored but a --fail-under/--fail-over gate failed, 2 bad input, 3 the results cannot be written (checked before scoring; also a full disk).
 
@@ -54,9 +54,13 @@ def score(
     data: Optional[Path] = typer.Option(None, "--data", "-d",
                                         help="Dataset root (HF release, VOST-like or DAVIS-style layout). "
                                              "Default: M3VOS_DATA, then the configured dataset."),
-    protocol: Protocol = typer.Option(Protocol.m3vos, "--protocol", "-p",
-                                      help="m3vos: official M3-VOS rules (+F/J&F extension); davis: "
-                                           "davis2017-evaluation."),
+    protocol: Optional[Protocol] = typer.Option(None, "--protocol", "-p",
+                                                help="m3vos: official M3-VOS rules (+F/J&F extension); davis: "
+                                                     "davis2017-evaluation. Default: the benchmark's own "
+                                                     "(m3vos for M3-VOS and VOST, davis for the others)."),
+    dataset_kind: Optional[str] = typer.Option(None, "--dataset",
+                                               help="Benchmark the data belongs to: davis2017, vost, ytvos, mose "
+                                                    "or m3vos (default: from the layout; see docs/data.md)."),
     split: str = typer.Option("val", "--set", "--split", help="Which split file of the dataset to score."),
     videos: Optional[str] = typer.Option(None, "--videos", help="Comma-separated subset of videos to score."),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1,
@@ -104,7 +108,13 @@ def score(
     from m3vos.utils.progress import make_progress
 
     _exit_cleanly_on_sigterm()
+    from m3vos.data.benchmarks import check_scorable
+    from m3vos.data.dataset import open_dataset
+
     # Everything the user typed is checked before any work, and before any earlier results are touched.
+    dataset = open_dataset(data, split=split, benchmark=dataset_kind)
+    check_scorable(dataset)
+    protocol = protocol or Protocol(dataset.benchmark.protocol)
     thresholds = parse_thresholds(fail_under) + parse_thresholds(fail_over, OVER)
     known = set(metric_names(protocol.value))
     for th in thresholds:
@@ -122,9 +132,6 @@ def score(
                                 "predictions must be a folder, not a file", path=p,
                                 hint="pass the folder that holds one <video>/ folder of PNG masks per video")
 
-    from m3vos.data.dataset import open_dataset
-
-    dataset = open_dataset(data, split=split)
     wanted = [v for v in videos.split(",")] if videos else None
     n_videos = len(select_videos(dataset, wanted))
     targets = [(p, out if out is not None else p) for p in preds]

@@ -75,12 +75,14 @@ def open_results_dataset(runs: list[ResultsFolder], data: str | Path | None, lab
     """`data` if given, else the dataset recorded in the first results (None when it has moved)."""
     from m3vos.data.dataset import open_dataset
 
+    ident = runs[0].doc.get("dataset") or {}
     if data is not None:
         return open_dataset(data, labels_dir=labels)
-    ident = runs[0].doc.get("dataset") or {}
     root = ident.get("root")
     if root and Path(root).exists():
-        return open_dataset(root, split=ident.get("split") or "val", labels_dir=labels)
+        # the recorded benchmark (`--dataset` at scoring time) keeps its meaning here
+        return open_dataset(root, split=ident.get("split") or "val", labels_dir=labels,
+                            benchmark=ident.get("benchmark"))
     return None
 
 

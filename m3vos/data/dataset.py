@@ -111,9 +111,15 @@ class Video:
 
     @cached_property
     def object_ids(self) -> list[int]:
-        """1..max id of the first annotated frame (void 255 ignored): the official evaluator's rule."""
+        """1..max id of the first annotated frame (void 255 ignored): the official evaluator's rule.
+
+        YouTube-VOS lists its objects (some first seen later) in meta.json: those ids instead.
+        """
         from m3vos.data.masks import VOID_ID
 
+        listed = self.dataset.listed_objects(self.name)
+        if listed:
+            return listed
         first = self.first_mask()
         ids = first[first != VOID_ID]
         top = int(ids.max()) if ids.size else 0
@@ -140,8 +146,12 @@ class Dataset:
     """A dataset root: its layout, its split's video list, and lazily its labels."""
 
     def __init__(self, layout: Layout, split: str, video_names: list[str], split_source: str,
-                 *, labels_dir: Path | None = None, duplicates: list[str] | None = None) -> None:
+                 *, labels_dir: Path | None = None, duplicates: list[str] | None = None,
+                 benchmark: str | None = None) -> None:
+        from m3vos.data.benchmarks import resolve_benchmark
+
         self._layout = layout
+        self.benchmark = resolve_benchmark(layout.name, benchmark)
         self.split = split
         self.video_names = video_names
         self.split_source = split_source
@@ -206,6 +216,23 @@ class Dataset:
             v = self._videos[name] = Video(self, name)
         return v
 
+    @cached_property
+    def ytvos_meta(self) -> dict[str, Any] | None:
+        """The split's YouTube-VOS `meta.json` (videos -> objects -> frames), when there is one."""
+        from m3vos.data.layout import YTVOS_META
+
+        if not self._layout.split_folders:
+            return None
+        return _read_meta_json(self._layout.imagesets_dir / YTVOS_META)
+
+    def listed_objects(self, video: str) -> list[int]:
+        """Object ids meta.json lists for `video` (empty without meta.json)."""
+        meta = self.ytvos_meta
+        if not meta:
+            return []
+        objs = (meta.get("videos", {}).get(video) or {}).get("objects") or {}
+        return sorted(int(k) for k in objs if str(k).isdigit())
+
     # --- labels ------------------------------------------------------------------------------
     @cached_property
     def labels(self) -> Any:
@@ -233,6 +260,7 @@ class Dataset:
         ident: dict[str, Any] = {
             "root": str(self.root.resolve()),
             "layout": self.layout,
+            "benchmark": self.benchmark.name,
             "split": self.split,
             "split_source": self.split_source,
             "n_videos": len(self),
@@ -276,19 +304,59 @@ def _annotation_folders(ann: Path) -> list[str]:
         return []
 
 
+def _read_meta_json(path: Path) -> dict[str, Any] | None:
+    import json
+
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BadInputError(f"meta.json is unreadable ({exc.__class__.__name__})", path=path,
+                            hint="re-download the split's meta.json") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("videos"), dict):
+        raise BadInputError("meta.json has no `videos` mapping", path=path,
+                            hint="expected the YouTube-VOS format {\"videos\": {video: {\"objects\": ...}}}")
+    return doc
+
+
+def _split_folder_names(layout: Layout) -> tuple[list[str], str]:
+    """YouTube-VOS / MOSE: meta.json's videos that have annotations, else every annotation folder."""
+    from m3vos.data.layout import YTVOS_META
+
+    folders = _annotation_folders(layout.annotations_dir)
+    meta = _read_meta_json(layout.imagesets_dir / YTVOS_META)
+    if meta is not None:
+        have = set(folders)
+        return ([n for n in sorted(meta["videos"]) if n in have],
+                str((layout.imagesets_dir / YTVOS_META).relative_to(layout.root)))
+    return folders, f"annotation folders of {layout.annotations_dir.relative_to(layout.root)}"
+
+
 def open_dataset(root: str | os.PathLike[str] | None = None, *, split: str = "val",
-                 labels_dir: str | os.PathLike[str] | None = None) -> Dataset:
+                 labels_dir: str | os.PathLike[str] | None = None, benchmark: str | None = None) -> Dataset:
     """Open a dataset root (`None`: `M3VOS_DATA`, then the user config).
 
     `labels_dir` points at a folder holding the official label files (`all_phase_label.json`,
     the difficulty lists, `human_score/`); without it, the dataset's own `meta/` and the label
-    cache are used.
+    cache are used. `benchmark` (`--dataset`: davis2017, vost, ytvos, mose, m3vos) says which
+    benchmark the root holds, hence its protocol; by default it follows the layout
+    (`m3vos.data.benchmarks`).
     """
     from m3vos.data.config import resolve_data_root
 
     if not _SPLIT_NAME.match(split):
         raise BadInputError(f"bad split name {split!r}", hint="use a plain name such as `val`")
     layout = detect_layout(resolve_data_root(root))
+    if layout.split_folders:
+        layout = layout.for_split(split)
+        names, source = _split_folder_names(layout)
+        if not names:
+            raise BadInputError("no videos in this split folder", path=layout.annotations_dir,
+                                hint="re-download the split")
+        return Dataset(layout, split, names, source,
+                       labels_dir=Path(labels_dir).expanduser() if labels_dir is not None else None,
+                       benchmark=benchmark)
     split_file = layout.split_file(split)
     dups: list[str] = []
     if split_file.is_file():
@@ -310,4 +378,4 @@ def open_dataset(root: str | os.PathLike[str] | None = None, *, split: str = "va
                                 path=layout.annotations_dir, hint="re-download the dataset")
     return Dataset(layout, split, names, source,
                    labels_dir=Path(labels_dir).expanduser() if labels_dir is not None else None,
-                   duplicates=dups)
+                   duplicates=dups, benchmark=benchmark)

@@ -287,9 +287,83 @@ def _difficulty_score(o: _Obj) -> float:
     return hard + small + 20 * o.stats.get("mean_speed", 0.0)
 
 
+#: Layouts `make_synthetic_dataset` writes (see `m3vos.data.layout`).
+LAYOUTS = ("hf", "vost", "davis", "ytvos", "mose")
+YTVOS_STEP = 5      # YouTube-VOS frames are every 5th frame of the source video, named by that number
+
+
+class _LayoutWriter:
+    """Where one layout puts frames, masks and split lists, and which masks it keeps.
+
+    `hf`: the M3-VOS release (dense masks, labels in meta/); `vost`: the VOST-like layout;
+    `davis`: DAVIS 2017 (Annotations/480p, ImageSets/2017); `ytvos` and `mose`: a `train/`
+    split with every frame annotated and a `valid/` split that, as the real ones, gives only
+    the masks that start each object (YouTube-VOS: its first-appearance frames, listed in
+    meta.json; MOSE: the first frame). The same videos go into both splits.
+    """
+
+    def __init__(self, layout: str, root: Path) -> None:
+        self.layout = layout
+        self.root = root
+        self.meta_json: dict[str, dict[str, dict]] = {}
+
+    def splits(self) -> list[str]:
+        return ["train", "valid"] if self.layout in ("ytvos", "mose") else ["val"]
+
+    def stem(self, t: int) -> str:
+        return {"hf": f"{t:07d}", "ytvos": f"{t * YTVOS_STEP:05d}"}.get(self.layout, f"{t:05d}")
+
+    def dirs(self, split: str, name: str) -> tuple[Path, Path]:
+        base = {"hf": self.root / "data", "vost": self.root, "davis": self.root}.get(self.layout, self.root / split)
+        sub = "480p" if self.layout == "davis" else ""
+        return base / "JPEGImages" / sub / name, base / "Annotations" / sub / name
+
+    def split_file(self, split: str) -> Path | None:
+        return {"hf": self.root / "data" / "ImageSets" / "val.txt", "vost": self.root / "ImageSets" / "val.txt",
+                "davis": self.root / "ImageSets" / "2017" / "val.txt"}.get(self.layout)
+
+    def masks_to_write(self, split: str, id_maps: list[np.ndarray]) -> dict[int, np.ndarray]:
+        """frame -> mask for this split: every frame, or only the masks that start objects."""
+        if split != "valid":
+            return dict(enumerate(id_maps))
+        if self.layout == "mose":
+            return {0: id_maps[0]}
+        out: dict[int, np.ndarray] = {}
+        seen: set[int] = {0}
+        for t, ids in enumerate(id_maps):
+            new = [int(k) for k in np.unique(ids).tolist() if k not in seen]
+            if new:
+                out[t] = np.where(np.isin(ids, new), ids, 0).astype(np.uint8)
+                seen.update(new)
+        return out
+
+    def note_video(self, split: str, name: str, objs: list["_Obj"], id_maps: list[np.ndarray]) -> None:
+        if self.layout != "ytvos":
+            return
+        objects = {}
+        for k, o in enumerate(objs, start=1):
+            frames = [self.stem(t) for t, ids in enumerate(id_maps) if (ids == k).any()]
+            if frames:
+                objects[str(k)] = {"category": o.behaviour, "frames": frames}
+        self.meta_json.setdefault(split, {})[name] = {"objects": objects}
+
+    def finish(self, names: list[str]) -> None:
+        for split in self.splits():
+            f = self.split_file(split)
+            if f is not None:
+                f.parent.mkdir(parents=True, exist_ok=True)
+                f.write_text("".join(f"{n}\n" for n in names))
+        for split, videos in self.meta_json.items():
+            (self.root / split / "meta.json").write_text(json.dumps({"videos": videos}, indent=1) + "\n")
+
+
 def make_synthetic_dataset(out: str | os.PathLike[str], *, videos: int = 6, seed: int = 0, frames: int = 24,
-                           height: int = 120, width: int = 160) -> Path:
-    """Write a synthetic dataset (Hugging Face release layout) into `out` (a new or empty folder)."""
+                           height: int = 120, width: int = 160, layout: str = "hf") -> Path:
+    """Write a synthetic dataset into `out` (a new or empty folder), in `layout` (default: the
+    Hugging Face release; `vost`, `davis`, `ytvos` and `mose` mimic those benchmarks' layouts).
+
+    The pixels do not depend on the layout; the M3-VOS label files (meta/) come with `hf` only.
+    """
     from PIL import Image
 
     from m3vos.data.labels import CORE_FILE, DIFFICULTY_FILES, PHASE_LABEL_FILE, TARGET_OBJECT_FILE, \
@@ -298,6 +372,8 @@ def make_synthetic_dataset(out: str | os.PathLike[str], *, videos: int = 6, seed
     from m3vos.data.masks import encode_mask
     from m3vos.utils.atomic import atomic_dir
 
+    if layout not in LAYOUTS:
+        raise BadInputError(f"unknown synthetic layout {layout!r}", hint=f"use one of {', '.join(LAYOUTS)}")
     if videos < 1 or frames < 3 or height < 32 or width < 32:
         raise BadInputError(f"need videos >= 1, frames >= 3 and a size of at least 32 x 32 "
                             f"(got videos={videos}, frames={frames}, {height} x {width})",
@@ -314,7 +390,7 @@ def make_synthetic_dataset(out: str | os.PathLike[str], *, videos: int = 6, seed
     scores: dict[str, float] = {}
 
     with atomic_dir(out) as tmp:
-        data = tmp / "data"
+        writer = _LayoutWriter(layout, tmp)
         for i in range(videos):
             plan = PLANS[order[i % len(PLANS)]]
             rng = np.random.default_rng([seed, i])
@@ -322,19 +398,22 @@ def make_synthetic_dataset(out: str | os.PathLike[str], *, videos: int = 6, seed
             verb = BEHAVIOURS[plan[-1]][0].replace(" ", "")
             name = f"{9001 + i:04d}_{verb}_{noun}_{i // len(PLANS) + 1}"
             names.append(name)
-            jpg_dir = data / "JPEGImages" / name
-            png_dir = data / "Annotations" / name
-            jpg_dir.mkdir(parents=True)
-            png_dir.mkdir(parents=True)
 
             for attempt in range(20):   # re-draw (deterministically) until frame 0 shows every object
                 objs, rendered = _render_video(np.random.default_rng([seed, i, attempt]), plan, frames,
                                                height, width)
                 if _visible_at_start(objs, rendered[0][1]):
                     break
-            for t, (rgb, ids) in enumerate(rendered):
-                Image.fromarray(rgb).save(jpg_dir / f"{t:07d}.jpg", quality=90)
-                (png_dir / f"{t:07d}.png").write_bytes(encode_mask(ids))
+            id_maps = [ids for _, ids in rendered]
+            for split in writer.splits():
+                jpg_dir, png_dir = writer.dirs(split, name)
+                jpg_dir.mkdir(parents=True)
+                png_dir.mkdir(parents=True)
+                for t, (rgb, _) in enumerate(rendered):
+                    Image.fromarray(rgb).save(jpg_dir / f"{writer.stem(t)}.jpg", quality=90)
+                for t, ids in writer.masks_to_write(split, id_maps).items():
+                    (png_dir / f"{writer.stem(t)}.png").write_bytes(encode_mask(ids))
+                writer.note_video(split, name, objs, id_maps)
             phase[name] = {}
             targets[name] = {}
             challenges[name] = {}
@@ -349,26 +428,32 @@ def make_synthetic_dataset(out: str | os.PathLike[str], *, videos: int = 6, seed
                 challenges[name][f"id_{k}"] = _challenges(o, frames)
                 scores[f"{name}_{k}"] = _difficulty_score(o)
 
-        sets = data / "ImageSets"
-        sets.mkdir(parents=True)
-        (sets / "val.txt").write_text("".join(f"{n}\n" for n in names))
-        meta = tmp / "meta"
-        meta.mkdir()
-        (meta / TARGET_OBJECT_FILE).write_text(json.dumps(targets, indent=1) + "\n")
-        (meta / PHASE_LABEL_FILE).write_text(json.dumps(phase, indent=4, ensure_ascii=False) + "\n")
-        (meta / CHALLENGE_FILE).write_text(json.dumps(challenges, indent=1) + "\n")
-        core = names[::2]
-        (meta / CORE_FILE).write_text("".join(f"{n}\n" for n in core))
-        # Difficulty lists the official way: sort by score, hard = top 33 %, mid = top 66 %, easy = all.
-        ranked = sorted(scores, key=lambda key: (-scores[key], key))
-        n = len(ranked)
-        lists = {"hard": ranked[: int(0.33 * n)], "mid": ranked[: int(0.66 * n)], "easy": ranked}
-        for level, fname in DIFFICULTY_FILES.items():
-            (meta / fname).write_text("".join(f"{k}\n" for k in lists[level]))
-        (meta / VALID_FILE).write_text("".join(f"{k}\n" for k in sorted(scores)))
-        (meta / "README.txt").write_text(
-            f"Synthetic M3-VOS-style data made by `m3vos data synth` (seed {seed}, {videos} videos, "
-            f"{frames} frames, {height}x{width}). Not real data.\n")
-        write_manifest(tmp, source={"kind": "synth", "seed": seed, "videos": videos, "frames": frames,
-                                    "height": height, "width": width}, timestamp=False, progress=False)
+        writer.finish(names)
+        if layout == "hf":
+            meta = tmp / "meta"
+            meta.mkdir()
+            (meta / TARGET_OBJECT_FILE).write_text(json.dumps(targets, indent=1) + "\n")
+            (meta / PHASE_LABEL_FILE).write_text(json.dumps(phase, indent=4, ensure_ascii=False) + "\n")
+            (meta / CHALLENGE_FILE).write_text(json.dumps(challenges, indent=1) + "\n")
+            core = names[::2]
+            (meta / CORE_FILE).write_text("".join(f"{n}\n" for n in core))
+            # Difficulty lists the official way: sort by score, hard = top 33 %, mid = top 66 %, easy = all.
+            ranked = sorted(scores, key=lambda key: (-scores[key], key))
+            n = len(ranked)
+            lists = {"hard": ranked[: int(0.33 * n)], "mid": ranked[: int(0.66 * n)], "easy": ranked}
+            for level, fname in DIFFICULTY_FILES.items():
+                (meta / fname).write_text("".join(f"{k}\n" for k in lists[level]))
+            (meta / VALID_FILE).write_text("".join(f"{k}\n" for k in sorted(scores)))
+            (meta / "README.txt").write_text(
+                f"Synthetic M3-VOS-style data made by `m3vos data synth` (seed {seed}, {videos} videos, "
+                f"{frames} frames, {height}x{width}). Not real data.\n")
+        else:
+            (tmp / "README.txt").write_text(
+                f"Synthetic data in the {layout} layout made by `m3vos data synth --layout {layout}` (seed {seed}, "
+                f"{videos} videos, {frames} frames, {height}x{width}). Not real data.\n")
+        source = {"kind": "synth", "seed": seed, "videos": videos, "frames": frames,
+                  "height": height, "width": width}
+        if layout != "hf":
+            source["layout"] = layout
+        write_manifest(tmp, source=source, timestamp=False, progress=False)
     return out

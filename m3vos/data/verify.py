@@ -41,7 +41,7 @@ WARNING_CODES: dict[str, str] = {
     "not_in_manifest": "a file is not in the manifest",
     "no_manifest": "no manifest: checksums were not checked",
     "void": "masks contain void (255) pixels",
-    "sparse": "a DAVIS-style video annotates only some frames",
+    "sparse": "a DAVIS-style, YouTube-VOS or MOSE video annotates only some frames",
     "short_video": "a DAVIS-style video has fewer than 3 annotated frames: it can be run, not scored",
 }
 
@@ -147,6 +147,10 @@ def _check_mask(path: Path) -> tuple[np.ndarray | None, tuple[int, int] | None, 
     except BadInputError as exc:
         return None, None, Problem("unreadable", str(path), exc.message, _REDOWNLOAD)
     return np.bincount(ids.ravel(), minlength=256), ids.shape, None
+
+
+#: Layouts whose videos may annotate only some frames (DAVIS test-dev, YouTube-VOS, MOSE valid).
+SPARSE_LAYOUTS = ("davis", "ytvos", "mose")
 
 
 def _verify_video(video: Any, quick: bool, sparse_ok: bool = False) -> _VideoResult:
@@ -373,7 +377,7 @@ def _verify(root: str | os.PathLike[str] | None, *, split: str, labels_dir: str 
     with make_progress(enabled=progress) as bar:
         task = bar.add_task("verify", total=len(ds), status="")
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for video, res in zip(ds, pool.map(lambda v: _verify_video(v, quick, ds.layout == "davis"), ds)):
+            for video, res in zip(ds, pool.map(lambda v: _verify_video(v, quick, ds.layout in SPARSE_LAYOUTS), ds)):
                 report.problems.extend(res.problems)
                 report.warnings.extend(res.warnings)
                 totals["frames"] += res.n_frames
@@ -431,7 +435,7 @@ def _check_metadata(ds: Any, video_ids: dict[str, set[int]], report: VerifyRepor
         for k in sorted(ids):
             if f"{name}_{k}" not in labels.phase:
                 unlabelled.append(f"{name}_{k}")
-    if unlabelled:
+    if unlabelled and ds.benchmark.groups:   # only M3-VOS has phase-transition labels
         report.warnings.append(Problem(
             "unlabelled", labels.sources.get("phase", "(no label file)"),
             f"{len(unlabelled)} object(s) without a phase-transition label (first: {unlabelled[0]})",

@@ -93,13 +93,40 @@ class Tracker(ABC):
     #: Version of the tracker's code/behaviour; recorded in run.json so a changed tracker
     #: does not silently mix with old results.
     version: ClassVar[str] = "1"
+    #: The `--config` keys this tracker reads (dotted for nested ones). None: the tracker does
+    #: not declare them and takes any key (plug-ins, external commands).
+    config_keys: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, *, device: str = "cpu", weights: Path | None = None,
                  config: dict[str, Any] | None = None, amp: bool = False) -> None:
+        type(self).check_config(config)
         self.device = device
         self.weights = Path(weights) if weights is not None else None
         self.config: dict[str, Any] = dict(config or {})
         self.amp = amp
+
+    @classmethod
+    def valid_config_keys(cls) -> list[str] | None:
+        """The accepted `--config` keys, or None when the tracker takes any key."""
+        return None if cls.config_keys is None else list(cls.config_keys)
+
+    @classmethod
+    def check_config(cls, config: dict[str, Any] | None) -> None:
+        """A typo in `--config` is bad input (exit 2) naming the valid keys, never silently ignored.
+
+        Nested mappings are read as dotted keys (`{"long_term": {"x": 1}}` is `long_term.x`).
+        """
+        valid = cls.valid_config_keys()
+        if valid is None or not config:
+            return
+        allowed = set(valid)
+        unknown = [k for k in _dotted_keys(config) if k not in allowed]
+        if unknown:
+            from m3vos.errors import BadInputError
+
+            shown = ", ".join(sorted(allowed)) if allowed else "none (this tracker takes no --config)"
+            raise BadInputError(f"{cls.name}: unknown config key(s) {', '.join(sorted(unknown))}",
+                                hint=f"valid keys: {shown}")
 
     @abstractmethod
     def track(self, video: VideoInput) -> Iterator[TrackerOutput]:
@@ -107,3 +134,14 @@ class Tracker(ABC):
 
     def close(self) -> None:
         """Release resources (models, subprocesses). Called by the runner at the end."""
+
+
+def _dotted_keys(config: dict[str, Any], prefix: str = "") -> list[str]:
+    out: list[str] = []
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.extend(_dotted_keys(value, name + "."))
+        else:
+            out.append(name)
+    return out

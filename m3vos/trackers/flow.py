@@ -36,6 +36,7 @@ class FlowTracker(Tracker):
     capabilities = Capabilities(late_objects=True)
     #: Flow on full-HD frames is slow on a CPU and gains little; 480p is the VOS convention.
     input_short_side = 480
+    config_keys = ("preset", "occlusion_check")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -38,6 +38,7 @@ DEFAULT_EVERY = 30    # L, as ReVOS
 _KEYS = {"window": "window", "T": "window", "polish_frames": "window",
          "every": "every", "interval": "every", "L": "every", "polish_every": "every",
          "enabled": "enabled"}
+_PAPER_NAMES = ("T", "L")
 
 
 class FrameView(Sequence):
@@ -66,6 +67,8 @@ def split_config(config: dict[str, Any] | None) -> tuple[dict[str, Any], dict[st
                 reverse[f"reverse.{sub}"] = v
         elif str(key).startswith("reverse."):
             reverse[key] = value
+        elif key in _PAPER_NAMES:   # the paper's T and L, as `--model revos` takes them
+            reverse[f"reverse.{key}"] = value
         else:
             rest[key] = value
     settings: dict[str, Any] = {"window": DEFAULT_WINDOW, "every": DEFAULT_EVERY, "enabled": True}
@@ -113,6 +116,13 @@ class ReversePassTracker(Tracker):
     """Base of `wrap(...)`'s classes; `backbone` is set per wrapped tracker."""
 
     backbone: ClassVar[type[Tracker]]
+
+    @classmethod
+    def valid_config_keys(cls) -> list[str] | None:
+        inner = cls.backbone.valid_config_keys()
+        if inner is None:
+            return None
+        return [f"reverse.{k}" for k in _KEYS] + list(_PAPER_NAMES) + inner
 
     def __init__(self, *, device: str = "cpu", weights: Path | None = None,
                  config: dict[str, Any] | None = None, amp: bool = False) -> None:

@@ -15,6 +15,7 @@ class StaticTracker(Tracker):
 
     name = "static"
     capabilities = Capabilities(late_objects=True)
+    config_keys = ()
 
     def track(self, video: VideoInput) -> Iterator[TrackerOutput]:
         current = np.zeros(video.size, dtype=np.uint8)

@@ -108,6 +108,12 @@ class EvalSettings:
             top["long_term"] = LongTermSettings(**lt)
         return cls(**top)
 
+    @classmethod
+    def config_keys(cls) -> list[str]:
+        """Every key `from_dict` accepts (nested `long_term` ones dotted)."""
+        return sorted([f.name for f in fields(cls) if f.name != "long_term"] +
+                      [f"long_term.{f.name}" for f in fields(LongTermSettings)])
+
     def replace(self: S, **changes: Any) -> S:
         return dataclasses.replace(self, **changes)
 

@@ -32,6 +32,12 @@ class CutieTracker(Tracker):
     supports_random_weights: ClassVar[bool] = True   # --weights random[:SEED]
     version = "1"
 
+    @classmethod
+    def valid_config_keys(cls) -> list[str] | None:
+        from m3vos.trackers.cutie.settings import EvalSettings
+
+        return EvalSettings.config_keys()
+
     def __init__(self, *, device: str = "cpu", weights: Path | None = None,
                  config: dict[str, Any] | None = None, amp: bool = False) -> None:
         super().__init__(device=device, weights=weights, config=config, amp=amp)

@@ -35,6 +35,13 @@ class ReVOSTracker(CutieTracker):
     input_short_side: ClassVar[int | None] = None   # the official resize happens in eval_io
     version = "1"
 
+    @classmethod
+    def valid_config_keys(cls) -> list[str] | None:
+        from m3vos.trackers.cutie.settings import EvalSettings
+        from m3vos.trackers.revos.settings import ALIASES
+
+        return sorted(set(ALIASES) | set(EvalSettings.config_keys()))
+
     def __init__(self, *, device: str = "cpu", weights: Path | None = None,
                  config: dict[str, Any] | None = None, amp: bool = False) -> None:
         Tracker.__init__(self, device=device, weights=weights, config=config, amp=amp)

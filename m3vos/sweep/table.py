@@ -1,0 +1,172 @@
+"""The sweep table: one DataFrame (`build_table`), its Pareto front, its files and its plot.
+
+The writers are deliberately small and separate (`write_tables`, `to_latex`): the shared table
+export module can replace them without touching how the table is built.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class PointResult:
+    """What the table needs from one finished point."""
+
+    id: str
+    varied: dict[str, Any]
+    per_object: dict[str, tuple[str, float]]    # object key -> (video, metric value)
+    fps: float | None
+    peak_memory_mb: float | None
+    folder: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def pareto_front(speed: Sequence[float], accuracy: Sequence[float]) -> list[bool]:
+    """True for the points no other point beats on both axes (higher is better on both).
+
+    A point is dominated when another is at least as fast and at least as accurate, and
+    strictly better on one. Points with a missing (NaN) value are never on the front.
+    """
+    s = np.asarray(speed, dtype=float)
+    a = np.asarray(accuracy, dtype=float)
+    ok = np.isfinite(s) & np.isfinite(a)
+    out = []
+    for i in range(len(s)):
+        if not ok[i]:
+            out.append(False)
+            continue
+        dominated = ok & (s >= s[i]) & (a >= a[i]) & ((s > s[i]) | (a > a[i]))
+        out.append(not bool(dominated.any()))
+    return out
+
+
+def build_table(points: list[PointResult], *, reference: str, metric: str = "J-Mean",
+                keys: list[str] | None = None) -> pd.DataFrame:
+    """Every point: its swept values, `metric` with a video-bootstrap 95% CI, the paired
+    difference to the `reference` point (CI and p-value), frames/s, peak memory, Pareto flag."""
+    from m3vos.analysis.paired import mean_ci, paired
+
+    keys = keys or list(dict.fromkeys(k for p in points for k in p.varied))
+    ref = next((p for p in points if p.id == reference), None)
+    rows = []
+    for p in points:
+        objs = sorted(p.per_object)
+        m = mean_ci([p.per_object[k][1] for k in objs], [p.per_object[k][0] for k in objs])
+        row: dict[str, Any] = {"point": p.id, **{k: p.varied.get(k) for k in keys},
+                               metric: m.mean, f"{metric} CI low": m.ci_low, f"{metric} CI high": m.ci_high,
+                               "objects": m.n, "videos": m.n_videos}
+        if ref is not None:
+            common = sorted(set(objs) & set(ref.per_object))
+            d = paired([ref.per_object[k][1] for k in common], [p.per_object[k][1] for k in common],
+                       [p.per_object[k][0] for k in common])
+            row.update({f"Δ{metric} vs {reference}": d.diff, "Δ CI low": d.ci_low, "Δ CI high": d.ci_high,
+                        "Δ p-value": d.p_value})
+        row.update({"frames/s": p.fps if p.fps is not None else math.nan,
+                    "peak memory MB": p.peak_memory_mb if p.peak_memory_mb is not None else math.nan})
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    df["pareto"] = pareto_front(df["frames/s"], df[metric]) if len(df) else []
+    df["reference"] = df["point"] == reference
+    return df
+
+
+# --- writers (small on purpose: see the module docstring) ---------------------------------------
+def _cell(x: Any, digits: int = 4) -> str:
+    if isinstance(x, (bool, np.bool_)):
+        return "yes" if x else ""
+    if isinstance(x, (float, np.floating)):
+        return "" if math.isnan(x) else f"{x:.{digits}f}"
+    return "" if x is None else str(x)
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    head = "| " + " | ".join(map(str, df.columns)) + " |\n"
+    rule = "| " + " | ".join("---" for _ in df.columns) + " |\n"
+    body = "".join("| " + " | ".join(_cell(v) for v in row) + " |\n" for row in df.itertuples(index=False))
+    return head + rule + body
+
+
+def to_latex(df: pd.DataFrame) -> str:
+    """A booktabs tabular of the table (Pareto rows in bold)."""
+    def esc(s: str) -> str:
+        for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
+                     ("Δ", r"$\Delta$")):
+            s = s.replace(a, b)
+        return s
+
+    cols = list(df.columns)
+    lines = [r"\begin{tabular}{" + "l" * len(cols) + "}", r"\toprule",
+             " & ".join(esc(str(c)) for c in cols) + r" \\", r"\midrule"]
+    for row in df.itertuples(index=False):
+        cells = [esc(_cell(v)) for v in row]
+        if getattr(row, "pareto", False):
+            cells = [rf"\textbf{{{c}}}" if c else c for c in cells]
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(df: pd.DataFrame, out_dir: str | Path, stem: str = "sweep") -> list[Path]:
+    """`<stem>.md`, `.csv`, `.json` and `.tex`, each written atomically."""
+    import json
+
+    from m3vos.analysis.entropy_report import nan_to_none
+    from m3vos.utils.atomic import atomic_write_text
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = nan_to_none(json.loads(df.to_json(orient="records")))
+    files = {
+        out_dir / f"{stem}.md": to_markdown(df),
+        out_dir / f"{stem}.csv": df.to_csv(index=False),
+        out_dir / f"{stem}.json": json.dumps({"schema": "m3vos-sweep/1", "rows": records}, indent=1,
+                                             ensure_ascii=False) + "\n",
+        out_dir / f"{stem}.tex": to_latex(df),
+    }
+    for path, text in files.items():
+        atomic_write_text(path, text)
+    return list(files)
+
+
+def speed_accuracy_plot(df: pd.DataFrame, path: str | Path, *, metric: str = "J-Mean", title: str = "") -> Path:
+    """Frames/s against `metric` with CI bars; the Pareto front joined and ringed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from m3vos.utils.atomic import atomic_path
+
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    x, y = df["frames/s"].to_numpy(float), df[metric].to_numpy(float)
+    lo = np.clip(y - df[f"{metric} CI low"].to_numpy(float), 0, None)
+    hi = np.clip(df[f"{metric} CI high"].to_numpy(float) - y, 0, None)
+    ax.errorbar(x, y, yerr=[np.nan_to_num(lo), np.nan_to_num(hi)], fmt="o", color="tab:blue", alpha=0.8,
+                ecolor="0.6", capsize=2, label="point (95% CI over videos)")
+    front = df[df["pareto"]].sort_values("frames/s")
+    if len(front):
+        ax.plot(front["frames/s"], front[metric], "-", color="tab:red", lw=1.2)
+        ax.scatter(front["frames/s"], front[metric], s=110, facecolors="none", edgecolors="tab:red",
+                   label="Pareto front")
+    for _, r in df.iterrows():
+        ax.annotate(str(r["point"]) + (" (ref)" if r.get("reference") else ""), (r["frames/s"], r[metric]),
+                    fontsize=7, xytext=(4, 3), textcoords="offset points")
+    ax.set_xlabel("frames/s (tracking)")
+    ax.set_ylabel(metric)
+    ax.set_title(title or "sweep: speed vs accuracy", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path

@@ -1,0 +1,117 @@
+"""CLI command: `m3vos sweep` (thin over `m3vos.sweep`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from m3vos_cli.common import OutputFormat, console, err_console
+
+SWEEP_HELP = """Run a tracker over a grid (or list) of configs and tabulate speed against accuracy.
+
+Each point is an ordinary run folder, <out>/points/<point>/ (predictions, run.json,
+results.json), made by the same runner as `m3vos run` (resumable; --workers, --gpus,
+--executor ray) and scored under one protocol. Rerunning a finished sweep does no work;
+adding a grid value runs only the new points; a killed sweep resumes where it stopped.
+
+Writes sweep.md, sweep.csv, sweep.json, sweep.tex (every point: its values, METRIC with a
+95% video-bootstrap CI, the paired difference to the reference point with its CI and p-value,
+frames/s, peak memory, Pareto flag) and speed_accuracy.png (Pareto front marked) into --out.
+
+--grid KEY=V1,V2 is one axis (axes multiply); --grid K1,K2=V1,V2 ties keys (K1=K2=V1, ...).
+A YAML --file may give model, config (base), grid, points (a list) and reference.
+
+Examples:
+
+  m3vos sweep --model revos --grid alpha=1,1.5,2,3 --grid T=10,30 --grid L=10,30 --out sweeps/revos
+
+  m3vos sweep --model revos:flow --grid T,L=5,10,30 --reference T=30,L=30 --out sweeps/revos-flow
+
+  m3vos sweep --model flow --grid preset=ultrafast,fast,medium --data ~/DAVIS --dataset davis2017 --out sweeps/flow
+
+  m3vos sweep --file sweep.yaml --gpus 0,1 --out sweeps/big
+"""
+
+
+def sweep_command(
+    out: Path = typer.Option(..., "--out", "-o", help="Sweep folder: points/<point>/, tables, plot."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Tracker to sweep (see `m3vos trackers list`)."),
+    grid: Optional[List[str]] = typer.Option(None, "--grid", "-g",
+                                             help="KEY=V1,V2 axis (repeatable; K1,K2=... ties keys)."),
+    file: Optional[Path] = typer.Option(None, "--file", help="Sweep description (YAML): model, config, grid, "
+                                                              "points, reference."),
+    config: Optional[List[str]] = typer.Option(None, "--config", "-c",
+                                               help="Base tracker option KEY=VALUE shared by every point."),
+    reference: Optional[str] = typer.Option(None, "--reference", "-r",
+                                            help="Point the others are compared with, as KEY=VALUE[,...] "
+                                                 "(default: the first point)."),
+    metric: str = typer.Option("J-Mean", "--metric", help="Accuracy metric of the table and plot."),
+    data: Optional[Path] = typer.Option(None, "--data", "-d", help="Dataset root (default: the configured one)."),
+    dataset_kind: Optional[str] = typer.Option(None, "--dataset",
+                                               help="davis2017, vost, ytvos, mose or m3vos (default: from the layout)."),
+    split: str = typer.Option("val", "--split", help="Split to run and score."),
+    videos: Optional[str] = typer.Option(None, "--videos", help="Comma-separated subset of videos."),
+    protocol: Optional[str] = typer.Option(None, "--protocol", "-p",
+                                           help="m3vos or davis (default: the benchmark's own)."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),
+    workers: int = typer.Option(1, "--workers", "-w", help="Worker processes per point (runner and scorer)."),
+    gpus: Optional[str] = typer.Option(None, "--gpus", help="One worker per GPU, e.g. 0,1."),
+    executor: str = typer.Option("local", "--executor", help="local | ray."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f",
+                                     help="What to print: table, json, csv or md (files are always written)."),
+) -> None:
+    from m3vos.runner.options import parse_config
+    from m3vos.sweep import run_sweep
+    from m3vos.sweep.plan import load_spec
+
+    spec = load_spec(file, model=model, grid=grid, base=parse_config(config), reference=reference)
+    quiet = fmt != OutputFormat.table
+    res = run_sweep(spec, out, data=data, split=split,
+                    videos=[v.strip() for v in videos.split(",") if v.strip()] if videos else None,
+                    benchmark=dataset_kind, protocol=protocol, metric=metric, device=device, workers=workers,
+                    gpus=gpus, executor=executor, address=address, progress=False if quiet else None,
+                    log=None if quiet else (lambda s: err_console.print(s, highlight=False, markup=False)))
+    if fmt == OutputFormat.json:
+        typer.echo(json.dumps(res.to_dict(), indent=1, ensure_ascii=False))
+    elif fmt == OutputFormat.csv:
+        typer.echo(res.table.to_csv(index=False), nl=False)
+    elif fmt == OutputFormat.md:
+        from m3vos.sweep.table import to_markdown
+
+        typer.echo(to_markdown(res.table), nl=False)
+    else:
+        _render(res)
+
+
+def _render(res) -> None:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
+    from m3vos.sweep.table import _cell
+
+    df, m = res.table, res.metric
+    delta = next((c for c in df.columns if str(c).startswith("Δ") and "vs" in str(c)), None)
+    keys = [c for c in df.columns[1:] if c not in (m,) and not str(c).startswith((m, "Δ"))
+            and c not in ("objects", "videos", "frames/s", "peak memory MB", "pareto", "reference")]
+    table = Table(title=f"m3vos sweep -> {res.out}")
+    for col in ["point", *keys, f"{m} [95% CI]", f"Δ vs {res.reference} [95% CI]", "p", "frames/s", "peak MB",
+                "Pareto"]:
+        table.add_column(str(col))
+    for _, r in df.iterrows():
+        d = (f"{_cell(r[delta], 3)} [{_cell(r['Δ CI low'], 3)}, {_cell(r['Δ CI high'], 3)}]"
+             if delta and not r["reference"] else "(reference)")
+        table.add_row(str(r["point"]), *[_cell(r[k], 3) for k in keys],
+                      f"{_cell(r[m], 3)} [{_cell(r[f'{m} CI low'], 3)}, {_cell(r[f'{m} CI high'], 3)}]", d,
+                      _cell(r["Δ p-value"], 3) if delta and not r["reference"] else "",
+                      _cell(r["frames/s"], 1), _cell(r["peak memory MB"], 0), "*" if r["pareto"] else "")
+    console.print(table)
+    console.print(f"{len(res.ran)} point(s) run, {len(res.skipped)} already done, in {res.wall_seconds:.1f} s. "
+                  f"Written into {res.out}: {', '.join(f.name for f in res.files)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `sweep` to the root app."""
+    app.command("sweep", help=SWEEP_HELP, no_args_is_help=True)(sweep_command)
