@@ -249,6 +249,10 @@ def main() -> None:
     print(f"resume check of a finished run: static {s['resume_check_s']} s, flow {f['resume_check_s']} s")
     if results["models"]:
         print(_models_text(results["models"], args))
+    if "sweep" in results:
+        w = results["sweep"]
+        print(f"sweep of {w['points']} flow points: {w['sweep_s']} s against {w['plain_s']} s of plain runs + "
+              f"scoring ({w['overhead_pct']:+.1f} %); rerunning the finished sweep: {w['rerun_finished_s']} s")
 
 
 def _bench_models(args: argparse.Namespace) -> dict[str, object]:
@@ -296,10 +300,6 @@ def _models_text(models: dict[str, object], args: argparse.Namespace) -> str:
                          f"({setup.get('size')}, {setup.get('device')}, {setup.get('torch_threads')} "  # type: ignore[union-attr]
                          f"threads, random weights)")
     return "\n".join(lines)
-    if "sweep" in results:
-        w = results["sweep"]
-        print(f"sweep of {w['points']} flow points: {w['sweep_s']} s against {w['plain_s']} s of plain runs + "
-              f"scoring ({w['overhead_pct']:+.1f} %); rerunning the finished sweep: {w['rerun_finished_s']} s")
 
 
 if __name__ == "__main__":

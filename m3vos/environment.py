@@ -37,6 +37,10 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("M3VOS_LABELS_URL", "mirror of raw.githubusercontent.com for the official label files",
            "m3vos"),
     EnvVar("M3VOS_WEIGHTS_URL", "mirror (base URL) for the model checkpoints", "m3vos"),
+    EnvVar("M3VOS_STARTUP_TIMEOUT", "seconds to wait for workers / Ray actors to load the model "
+           "(default 600) before the run fails with exit 3", "m3vos"),
+    EnvVar("M3VOS_SHARED", "folder of the parity references for `m3vos dev gpu-check` "
+           "(default ../shared)", "m3vos"),
     EnvVar("M3VOS_QUIET", "1: no progress bars (set by `m3vos -q`)", "m3vos"),
     EnvVar("CUDA_VISIBLE_DEVICES", "which GPUs torch (and so `--gpus`) can see", "torch"),
     EnvVar("OMP_NUM_THREADS", "CPU threads per process of torch / OpenCV", "torch, opencv"),

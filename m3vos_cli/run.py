@@ -79,7 +79,7 @@ def run_command(
 
       m3vos run --model sam2.1-tiny --weights random --out /tmp/smoke   (no checkpoint: a smoke test)
     """
-    from m3vos.data.benchmarks import benchmark_of
+    from m3vos.data.dataset import benchmark_of
     from m3vos.runner.api import run
     from m3vos.runner.options import parse_config
 

@@ -147,7 +147,7 @@ def score(
             result = score_predictions(p, dataset, protocol=protocol.value, videos=wanted, workers=workers,
                                        jcc=jcc.value, void_aware=void_aware, compat_decay=compat_decay,
                                        missing=missing.value, strict=strict, on_start=progress.start,
-                                       on_video_done=lambda name: progress.update(bar, advance=1, status=name))
+                                       on_video_done=lambda name, progress=progress, bar=bar: progress.update(bar, advance=1, status=name))
         except (BadInputError, KeyboardInterrupt):
             # the arguments were valid, but these predictions did not score (broken, or the run was
             # killed): the earlier numbers no longer describe the folder, so they go too

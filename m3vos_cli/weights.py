@@ -137,9 +137,9 @@ def check_cmd(
 
 
 def _check(kind: str, path: Path, against: Optional[Path] = None):  # type: ignore[no-untyped-def]
-    from m3vos.trackers.models import check_checkpoint
+    from m3vos.trackers.weights import check_weights_file
 
-    return check_checkpoint(kind, path, against=against)
+    return check_weights_file(kind, path, against=against)
 
 
 def _render_check(report) -> None:  # type: ignore[no-untyped-def]

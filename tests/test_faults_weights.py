@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-torch = pytest.importorskip("torch")
-
 from helpers_data import FileServerState, serve_files
+
+torch = pytest.importorskip("torch")
 
 
 def _one_line(proc: subprocess.CompletedProcess) -> str:

@@ -251,7 +251,7 @@ def test_a_model_tracker_without_torch_is_exit_2_with_the_install_hint(cli, tmp_
 def test_prefetcher_runs_ahead_in_order_and_keeps_a_bounded_window():
     import threading
 
-    from m3vos.runner.pipeline import Prefetcher
+    from m3vos.utils.prefetch import Prefetcher
 
     seen: list[tuple[int, str]] = []
 

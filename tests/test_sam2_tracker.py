@@ -57,7 +57,7 @@ def test_run_random_weights_scores_resumes_and_matches_two_workers(cli, data, tm
 
 
 def test_trackers_test_random_weights_for_sam2_and_cutie(cli):
-    from m3vos.runner.selftest import self_test
+    from m3vos.selftest import self_test
 
     rep = json.loads(cli("trackers", "test", "sam2.1-tiny", "--weights", "random:3", *SMALL, "--json",
                          env=ONE_THREAD_ENV, check=0).stdout)
@@ -231,7 +231,7 @@ def test_late_objects_are_prompted_at_their_first_frame():
     outputs, as in Meta's predictor), whatever the (random) weights."""
     import numpy as np
 
-    from m3vos.runner.selftest import synthetic_video
+    from m3vos.selftest import synthetic_video
     from m3vos.runner.video import IdMap, make_input
     from m3vos.trackers.sam2.tracker import Sam21TinyTracker
 

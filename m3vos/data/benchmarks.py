@@ -76,9 +76,3 @@ def check_scorable(dataset: Any) -> None:
                             hint="score a split with full annotations (e.g. --split train), or submit to the "
                                  "benchmark's server")
 
-
-def benchmark_of(data: Any = None, *, split: str = "val", requested: str | None = None) -> Benchmark:
-    """The benchmark of a dataset root (opening it checks `--dataset` against its layout)."""
-    from m3vos.data.dataset import open_dataset
-
-    return open_dataset(data, split=split, benchmark=requested).benchmark

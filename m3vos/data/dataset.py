@@ -379,3 +379,8 @@ def open_dataset(root: str | os.PathLike[str] | None = None, *, split: str = "va
     return Dataset(layout, split, names, source,
                    labels_dir=Path(labels_dir).expanduser() if labels_dir is not None else None,
                    duplicates=dups, benchmark=benchmark)
+
+
+def benchmark_of(data: Any = None, *, split: str = "val", requested: str | None = None) -> Any:
+    """The benchmark of a dataset root (opening it checks `--dataset` against its layout)."""
+    return open_dataset(data, split=split, benchmark=requested).benchmark

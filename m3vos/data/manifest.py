@@ -118,7 +118,8 @@ def read_manifest(root: str | os.PathLike[str]) -> dict[str, Any] | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadInputError(f"manifest is not valid JSON ({exc})", path=path,
-                            hint="delete it and rerun `m3vos data download`, or run `m3vos data verify --write-manifest` once the data checks clean") from None
+                            hint="delete it and rerun `m3vos data download`, or run "
+                                 "`m3vos data verify --write-manifest` once the data checks clean") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA or not isinstance(data.get("files"), list):
         raise BadInputError(f"not an {SCHEMA} manifest", path=path,
                             hint="delete it and rerun `m3vos data download`")

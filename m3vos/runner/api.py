@@ -22,7 +22,7 @@ from m3vos import __version__
 from m3vos.errors import BadInputError, EnvError, M3vosError
 from m3vos.runner.job import Job, TrackerArgs
 from m3vos.runner.lock import OutputLock
-from m3vos.runner.options import _torch_cuda_count, check_cuda, parse_gpus, parse_shard, resolve_device
+from m3vos.runner.options import _torch_cuda_count, parse_gpus, parse_shard, resolve_device
 from m3vos.runner.schedule import longest_first, shard as shard_names
 from m3vos.runner.store import RUN_SCHEMA, RunStore
 from m3vos.trackers.base import Tracker

@@ -82,16 +82,7 @@ class CheckReport:
 def check_checkpoint(kind: str, path: str | Path, against: str | Path | None = None
                      ) -> CheckReport:
     """Strict-load report of `path` for model `kind`; with `against`, a tensor-by-tensor
-    comparison (for revos vs a Cutie-base file: whether every non-fuser tensor is equal).
-    SAM 2 models are checked through `transformers` (their own key names)."""
-    from m3vos.trackers.sam2.variants import VARIANTS
-
-    if kind in VARIANTS:
-        from m3vos.trackers.sam2.checkpoint import check_sam2_checkpoint
-        from m3vos.trackers.sam2.model import ensure_engine
-
-        ensure_engine()
-        return check_sam2_checkpoint(kind, path, against=against)
+    comparison (for revos vs a Cutie-base file: whether every non-fuser tensor is equal)."""
     state = read_checkpoint(path)
     model = build_model(kind)
     report = CheckReport(model=kind, path=str(path), num_tensors=len(state),

@@ -12,6 +12,7 @@ This module imports no torch.
 from __future__ import annotations
 
 import os
+from typing import Any
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -222,10 +223,10 @@ def download_checked(name: str, *, url: str | None = None, check: bool = True,
     path = download_weights(w.name, url=url, progress=progress)
     if not check:
         return path, None
-    from m3vos.trackers.models import check_checkpoint, load_error
+    from m3vos.trackers.models import load_error
 
     try:
-        report = check_checkpoint(w.model, path)
+        report = check_weights_file(w.model, path)
         if not report.ok:
             raise load_error(report)
     except M3vosError as exc:
@@ -267,3 +268,19 @@ def _download_gdrive(w: KnownWeights, dest: Path) -> Path:
             raise DownloadError(f"Google Drive download of '{w.name}' failed", path=dest,
                                 hint=hint)
     return dest
+
+
+def check_weights_file(kind: str, path: str | Path, against: str | Path | None = None) -> Any:
+    """Strict-load report of a checkpoint for model `kind`: SAM 2 models through `transformers`
+    (their own key names), the others through Cutie's code."""
+    from m3vos.trackers.sam2.variants import VARIANTS
+
+    if kind in VARIANTS:
+        from m3vos.trackers.sam2.checkpoint import check_sam2_checkpoint
+        from m3vos.trackers.sam2.model import ensure_engine
+
+        ensure_engine()
+        return check_sam2_checkpoint(kind, path, against=against)
+    from m3vos.trackers.models import check_checkpoint
+
+    return check_checkpoint(kind, path, against=against)

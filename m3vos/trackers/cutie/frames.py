@@ -3,7 +3,7 @@
 One implementation for `cutie-*` and `revos` (they had drifted: one switched CPU autocast off
 around the resizes, the other not). Per frame: check the RGB array, ToTensor, the eval
 loader's antialiased resize to the 480 short side (`eval_io`), on the CPU, in float32, in a
-background thread (`m3vos.runner.pipeline.Prefetcher`); on CUDA the tensor is pinned and
+background thread (`m3vos.utils.prefetch.Prefetcher`); on CUDA the tensor is pinned and
 copied without blocking. The last `keep` prepared frames are kept for ReVOS's reverse passes.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from m3vos.errors import BadInputError
-from m3vos.runner.pipeline import Prefetcher
+from m3vos.utils.prefetch import Prefetcher
 from m3vos.trackers.base import VideoInput
 from m3vos.trackers.cutie import eval_io
 

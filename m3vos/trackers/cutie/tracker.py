@@ -11,7 +11,6 @@ long_term.max_mem_frames, max_internal_size, flip_aug, size, ...).
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
