@@ -135,15 +135,19 @@ def test_corrupt_config_is_one_line(monkeypatch: pytest.MonkeyPatch, cli) -> Non
 def test_opening_is_lazy(synth_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import PIL.Image
 
-    calls: list[str] = []
-    real_open = PIL.Image.open
+    import m3vos.data.masks as masks
+
+    calls: list[str] = []          # images opened by PIL, masks decoded by m3vos' own PNG reader
+    real_open, real_read = PIL.Image.open, masks.read_mask
     monkeypatch.setattr(PIL.Image, "open", lambda fp, *a, **k: calls.append(str(fp)) or real_open(fp, *a, **k))
+    reads: list[str] = []
+    monkeypatch.setattr(masks, "read_mask", lambda p, *a, **k: reads.append(str(p)) or real_read(p, *a, **k))
     ds = open_dataset(synth_root)
     ds.identity()
     names = [v.name for v in ds]
-    assert names == ds.video_names and calls == []        # no image opened to open or list
+    assert names == ds.video_names and calls == [] and reads == []   # no image read to open or list
     ds.objects()
-    assert len(calls) == len(ds)                           # objects(): one first mask per video
+    assert len(reads) == len(ds) and calls == []           # objects(): one first mask per video
 
 
 def test_objects_follow_the_first_frame_rule(synth_root: Path, tmp_path: Path) -> None:
