@@ -83,10 +83,16 @@ def run_command(
     from m3vos.runner.api import run
     from m3vos.runner.options import parse_config
 
+    from m3vos.errors import M3vosError
+
+    try:
+        bench = benchmark_of(data, split=split, requested=dataset_kind)   # --dataset must fit the root
+    except M3vosError:
+        if dataset_kind is not None:
+            raise
+        bench = None       # no readable dataset: run() reports it, after checking model and weights
     if late_objects is None:
-        late_objects = benchmark_of(data, split=split, requested=dataset_kind).late_objects
-    elif dataset_kind is not None:
-        benchmark_of(data, split=split, requested=dataset_kind)   # --dataset must fit the root
+        late_objects = bool(bench and bench.late_objects)
     summary = run(model, out, data=data, split=split,
                   videos=[v.strip() for v in videos.split(",") if v.strip()] if videos else None,
                   device=device, amp=amp, weights=weights, config=parse_config(config), workers=workers,
