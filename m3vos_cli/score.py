@@ -102,7 +102,7 @@ def score(
 ) -> None:
     from m3vos.analysis.gate import OVER, check_thresholds, parse_thresholds
     from m3vos.errors import BadInputError, GateFailedError
-    from m3vos.metrics import clear_results, metric_names, write_results
+    from m3vos.metrics import metric_names, retire_results, write_results
     from m3vos.metrics.engine import score_predictions, select_videos
     from m3vos.metrics.results import check_writable
     from m3vos.utils.progress import make_progress
@@ -148,10 +148,17 @@ def score(
                                        jcc=jcc.value, void_aware=void_aware, compat_decay=compat_decay,
                                        missing=missing.value, strict=strict, on_start=progress.start,
                                        on_video_done=lambda name, progress=progress, bar=bar: progress.update(bar, advance=1, status=name))
-        except (BadInputError, KeyboardInterrupt):
+        except (BadInputError, KeyboardInterrupt) as exc:
             # the arguments were valid, but these predictions did not score (broken, or the run was
-            # killed): the earlier numbers no longer describe the folder, so they go too
-            clear_results(out_dir, split)
+            # killed): the earlier numbers no longer describe the folder, so they are moved aside
+            retired = retire_results(out_dir, split)
+            if retired is not None:
+                moved = f"the earlier results were moved to {retired}"
+                if isinstance(exc, BadInputError):
+                    exc.message += f"; {moved}"
+                    exc.args = (exc.one_line(),)
+                else:
+                    err_console.print(moved, markup=False, highlight=False)
             raise
         finally:
             progress.stop()

@@ -126,7 +126,7 @@ def test_killed_run_leaves_no_results_and_no_workers(dev_set: Path, tmp_path: Pa
 
     out = tmp_path / "out"
     out.mkdir()
-    (out / "results.json").write_text("{}")  # an earlier run's file must not survive either
+    (out / "results.json").write_text("{}")  # an earlier run's file is moved aside, not kept nor lost
     proc = subprocess.Popen([sys.executable, "-m", "m3vos_cli", "score", str(dev_set / "Predictions"),
                              "--data", str(dev_set), "--out", str(out), "--workers", "2"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -139,7 +139,8 @@ def test_killed_run_leaves_no_results_and_no_workers(dev_set: Path, tmp_path: Pa
     rc = proc.wait(timeout=60)
     assert rc != 0
     assert "Traceback" not in proc.stderr.read()
-    assert list(out.iterdir()) == []
+    assert [p.name for p in out.iterdir()] == [".m3vos"]
+    assert (out / ".m3vos" / "previous-results" / "results.json").read_text() == "{}"
     time.sleep(0.5)
     assert not [p for p in workers if os.path.exists(f"/proc/{p}") and _state(p) != "Z"]
 

@@ -154,13 +154,17 @@ def test_results_files_and_formats(cli, broken_set: Path, tmp_path: Path) -> Non
     assert list(davis["global"]) == ["J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"]
 
 
-def test_failed_run_leaves_no_stale_results(cli, broken_set: Path, tmp_path: Path) -> None:
+def test_failed_run_leaves_no_stale_results_and_loses_none(cli, broken_set: Path, tmp_path: Path) -> None:
     _score(cli, broken_set / "Predictions", broken_set, tmp_path, check=0)
-    assert (tmp_path / "results.json").exists()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    assert "results.json" in before and len(before) == 3
     proc = _score(cli, _case(broken_set, "missing_frame"), broken_set, tmp_path)
     assert proc.returncode == 2
     leftovers = sorted(p.name for p in tmp_path.iterdir())
-    assert leftovers == [], leftovers
+    assert leftovers == [".m3vos"], leftovers      # nothing a reader would take for current numbers
+    retired = tmp_path / ".m3vos" / "previous-results"
+    assert {p.name: p.read_bytes() for p in retired.iterdir()} == before  # ...and nothing lost
+    assert str(retired) in proc.stderr
 
 
 def test_fail_under_gates_exit_1_after_writing(cli, broken_set: Path, tmp_path: Path) -> None:

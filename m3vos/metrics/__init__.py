@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from m3vos.metrics.engine import score_predictions
 from m3vos.metrics.protocols import PROTOCOLS, ScoreOptions, metric_names
-from m3vos.metrics.results import SCHEMA, ScoreResult, clear_results, write_results
+from m3vos.metrics.results import SCHEMA, ScoreResult, retire_results, write_results
 
 __all__ = ["score_predictions", "ScoreResult", "ScoreOptions", "PROTOCOLS", "SCHEMA", "metric_names",
-           "clear_results", "write_results"]
+           "retire_results", "write_results"]

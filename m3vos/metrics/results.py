@@ -175,13 +175,26 @@ def _umask() -> int:
     return mask
 
 
-def clear_results(out_dir: str | os.PathLike[str], split: str) -> None:
-    """Remove the results of an earlier run, so a failing run never leaves stale numbers."""
-    for path in result_files(Path(out_dir), split):
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
+#: Where a failed or killed scoring moves the results it could not replace (inside --out).
+RETIRED_DIR = Path(".m3vos") / "previous-results"
+
+
+def retire_results(out_dir: str | os.PathLike[str], split: str) -> Path | None:
+    """Move an earlier run's results out of the way when new ones could not be made.
+
+    They no longer describe the folder, so they must not be read as current numbers (issue 1),
+    but they are not deleted either: they go to `RETIRED_DIR`, replacing what an older failure
+    put there. Returns that folder, or None when there was nothing to move.
+    """
+    out_dir = Path(out_dir)
+    present = [p for p in result_files(out_dir, split) if p.is_file()]
+    if not present:
+        return None
+    dest = out_dir / RETIRED_DIR
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in present:
+        os.replace(path, dest / path.name)
+    return dest
 
 
 def check_writable(out_dir: str | os.PathLike[str]) -> None:

@@ -27,6 +27,20 @@ def _opencv_threads_paused() -> Iterator[None]:
         cv2.setNumThreads(previous)
 
 
+_POOL_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def _signals_blocked() -> Iterator[None]:
+    """Block SIGINT/SIGTERM while forking: a child must not run the parent's handlers
+    (which raise KeyboardInterrupt) before its initializer has replaced them."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _POOL_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _init_worker(extra: Callable[[], None] | None) -> None:
     import os
 
@@ -37,9 +51,12 @@ def _init_worker(extra: Callable[[], None] | None) -> None:
     die_with_parent(os.getppid())  # a SIGKILLed parent must not leave its pool running
 
     cv2.setNumThreads(1)
-    # Interrupts are the parent's business (it terminates the pool); workers just stop.
+    # Interrupts are the parent's business (it terminates the pool); workers just stop. The
+    # parent forked us with both signals blocked, so its Python handlers never run here; one
+    # that arrived meanwhile is delivered now, to these defaults.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _POOL_SIGNALS)
     if extra is not None:
         extra()
 
@@ -47,5 +64,5 @@ def _init_worker(extra: Callable[[], None] | None) -> None:
 def worker_pool(workers: int, initializer: Callable[[], None] | None = None) -> Any:
     """A `multiprocessing.Pool` of `workers` processes (fork on Linux, spawn elsewhere)."""
     method = "fork" if sys.platform.startswith("linux") else "spawn"
-    with _opencv_threads_paused():
+    with _opencv_threads_paused(), _signals_blocked():
         return mp.get_context(method).Pool(workers, initializer=_init_worker, initargs=(initializer,))
