@@ -98,3 +98,23 @@ def test_fault18_frame_name_hint_uses_seven_digits(cli, ds, tmp_path):
     shutil.copy(sorted((preds / name).glob("*.png"))[0], preds / name / "99.png")
     line = _one_line(cli("score", preds, "--data", ds, "-j", "1", check=2))
     assert "0000001.png" in line and "00001.png" not in line.replace("0000001.png", "")
+
+
+def test_fault03_rejected_arguments_and_failed_scoring_never_lose_earlier_results(cli, ds, tmp_path):
+    preds = tmp_path / "preds"
+    _gt_as_preds(ds, preds)
+    cli("score", preds, "--data", ds, "-j", "1", check=0)
+    before = {p.name: p.read_bytes() for p in preds.iterdir() if p.is_file()}
+    assert "results.json" in before
+    for bad in (["--videos", "nope"], ["--fail-under", "No-Such-Metric=0.5"], ["--breakdown", "nope"],
+                ["--fail-under", "J-Mean=70"]):
+        _one_line(cli("score", preds, "--data", ds, "-j", "1", *bad, check=2))
+        assert {p.name: p.read_bytes() for p in preds.iterdir() if p.is_file()} == before, bad
+    # valid arguments, broken predictions: the old numbers stop being current, but are kept
+    frame = sorted(next(p for p in sorted(preds.iterdir()) if p.is_dir()).glob("*.png"))[1]
+    frame.unlink()
+    line = _one_line(cli("score", preds, "--data", ds, "-j", "1", check=2))
+    assert frame.name in line and "previous-results" in line
+    assert not (preds / "results.json").exists()
+    kept = preds / ".m3vos" / "previous-results"
+    assert {p.name: p.read_bytes() for p in kept.iterdir()} == before
