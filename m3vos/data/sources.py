@@ -102,8 +102,8 @@ def download_from_url(url: str, dest: Path, *, sha256: str | None = None, md5: s
                       remember: bool = True, progress: bool | None = None) -> Path:
     """Fetch an archive (resumable, digest-checked), extract it safely and atomically into `dest`."""
     from m3vos.data.archive import safe_extract
-    from m3vos.data.config import cache_dir
-    from m3vos.data.download import download_file
+    from m3vos.utils.cache import cache_dir
+    from m3vos.utils.download import download_file
 
     dest = Path(dest).expanduser()
     _check_dest(dest, force)

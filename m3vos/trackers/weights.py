@@ -2,7 +2,7 @@
 
 The Cutie files come from the v1.0 GitHub release of hkchengrex/Cutie; the ReVOS checkpoint
 is a Google Drive file of the M3-VOS authors (fetched with the optional `gdown` package).
-Downloads reuse `m3vos.data.download.download_file` (resumable, digest-checked, atomic).
+Downloads reuse `m3vos.utils.download.download_file` (resumable, digest-checked, atomic).
 
 `M3VOS_WEIGHTS_URL` replaces the base URL of every file (`<base>/<file name>`), e.g. to use
 a mirror or a local test server; `download_weights(name, url=...)` gives one file's URL.
@@ -102,7 +102,7 @@ def get_known(name: str) -> KnownWeights:
 
 def weights_dir() -> Path:
     """`<cache>/weights`, with the cache from `M3VOS_CACHE` or the user cache folder."""
-    from m3vos.data.config import cache_dir
+    from m3vos.utils.cache import cache_dir
 
     return cache_dir() / "weights"
 
@@ -206,7 +206,7 @@ def download_weights(name: str, *, url: str | None = None, dest: Path | None = N
     dest = Path(dest) if dest is not None else weights_dir() / w.filename
     http_url = download_url(w.name, url)
     if http_url is not None:
-        from m3vos.data.download import download_file
+        from m3vos.utils.download import download_file
 
         return download_file(http_url, dest, sha256=w.sha256, md5=w.md5, retries=retries,
                              progress=progress)
@@ -252,7 +252,7 @@ def _download_gdrive(w: KnownWeights, dest: Path) -> Path:
             f"'{w.name}' is a Google Drive file and needs the gdown package",
             hint=f"pip install 'm3vos[gdrive]' (or download {w.source_url()} yourself, save it "
                  f"as {dest}, and check it with `m3vos weights check {w.name} {dest}`)") from None
-    from m3vos.data.download import DownloadError
+    from m3vos.utils.download import DownloadError
     from m3vos.utils.atomic import atomic_path
 
     dest.parent.mkdir(parents=True, exist_ok=True)
