@@ -144,8 +144,9 @@ def resolve_weights(weights: str | os.PathLike[str] | None = None, *, default: s
         path = Path(weights).expanduser()
         if path.is_file() or not _is_known(str(weights)):
             if not path.is_file():
+                fix = f"run `m3vos weights download {default}`" if default else "give a known name"
                 raise BadInputError("weights file not found", path=path,
-                                    hint="pass an existing checkpoint to --weights, or a known name "
+                                    hint=f"pass an existing checkpoint to --weights, or {fix} "
                                          "(`m3vos weights list`)")
             return path
         name = str(weights)
