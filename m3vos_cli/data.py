@@ -285,11 +285,7 @@ def synth(
 
     t0 = time.perf_counter()
     root = make_synthetic_dataset(out, videos=videos, seed=seed, frames=frames, height=height, width=width,
-                                  layout=layout)
-    if remember:
-        from m3vos.data.config import set_data_root
-
-        set_data_root(root)
+                                  layout=layout, remember=remember)
     console.print(f"wrote {videos} synthetic videos x {frames} frames ({height}x{width}, {layout} layout) to {root} "
                   f"in {time.perf_counter() - t0:.2f} s")
 

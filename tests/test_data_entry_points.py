@@ -70,6 +70,16 @@ def test_cli_download_error_is_one_line_exit_2(tmp_path: Path, cli) -> None:
                                                 "(fix: m3vos data download --source url --url URL)"]
 
 
+def test_synth_remembers_only_when_asked(tmp_path: Path, cli) -> None:
+    from m3vos.data.config import get_data_root
+
+    make_synthetic_dataset(tmp_path / "a", videos=1, frames=3, height=32, width=32)
+    assert get_data_root() is None
+    cli("data", "synth", tmp_path / "b", "--videos", "1", "--frames", "3", "--height", "32", "--width", "32",
+        "--remember", check=0)
+    assert get_data_root() == (tmp_path / "b").resolve()
+
+
 # --- verify: write_manifest in the library, formats and workers on the command line -------------
 
 def test_verify_writes_the_manifest_only_when_clean(small: Path, tmp_path: Path) -> None:
