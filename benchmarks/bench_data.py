@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 def bench_download(mb: int, tmp: Path) -> dict[str, float]:
     from helpers_data import FileServerState, serve_files  # the same server the tests use
 
-    from m3vos.data.download import download_file
+    from m3vos.utils.download import download_file
 
     body = os.urandom(mb << 20)
     digest = hashlib.sha256(body).hexdigest()

@@ -82,7 +82,8 @@ def engines() -> dict[str, dict[str, Any]]:
 
 def locations() -> dict[str, str | None]:
     """Where data, weights and caches live for this user (nothing is created)."""
-    from m3vos.data.config import cache_dir, config_path, get_data_root
+    from m3vos.data.config import config_path, get_data_root
+    from m3vos.utils.cache import cache_dir
     from m3vos.data.labels import labels_cache_dir
     from m3vos.data.sources import default_dest
     from m3vos.trackers.weights import weights_dir

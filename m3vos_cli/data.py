@@ -10,7 +10,7 @@ from typing import Any, List, Optional
 
 import typer
 
-from m3vos_cli.common import console, err_console
+from m3vos_cli.common import OutputFormat, console, err_console
 
 data_app = typer.Typer(
     name="data",
@@ -31,9 +31,34 @@ class Source(str, Enum):
     url = "url"
 
 
+class DocFormat(str, Enum):
+    """Output of a command whose result is a document, not a table."""
+
+    table = "table"
+    json = "json"
+
+
+#: `--json`, the old spelling of `--format json` (hidden; kept for one release).
+JSON_ALIAS_HELP = "Same as --format json (old spelling)."
+
+
 def _print_json(obj: Any) -> None:
     # Plain print: rich would wrap long lines and break the JSON.
     typer.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def _print_rows(rows: list[dict[str, Any]], columns: list[str], fmt: OutputFormat) -> None:
+    """csv or md of a list of rows (a header even when there are none)."""
+    import pandas as pd
+
+    from m3vos.analysis.export import render_table
+
+    typer.echo(render_table(pd.DataFrame(rows, columns=columns), fmt.value), nl=False)
+
+
+def _json_or(fmt: Any, as_json: bool) -> Any:
+    """The chosen format, `--json` meaning `--format json`."""
+    return type(fmt)("json") if as_json else fmt
 
 
 @data_app.command("download")
@@ -58,13 +83,13 @@ def download(
                                   "dataset in the user config."),
     with_labels: bool = typer.Option(False, "--with-labels", help="Also fetch the official label files "
                                      "(same as `m3vos data labels`)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    fmt: DocFormat = typer.Option(DocFormat.table, "--format", "-f",
+                                  help="table (a summary for people) or json (the result, on stdout)."),
+    as_json: bool = typer.Option(False, "--json", hidden=True, help=JSON_ALIAS_HELP),
 ) -> None:
     """Download M3-VOS, check it and remember where it is.
 
-    Interrupted downloads resume: rerun the same command. The data
-    appears under --dest only when complete (with a manifest for `m3vos
-    data verify`).
+    Interrupted downloads resume: rerun the same command. The data appears under --dest only when complete (with a manifest for `m3vos data verify`).
 
     Examples:
 
@@ -72,42 +97,22 @@ def download(
 
       m3vos data download --dest ~/data/M3-VOS --videos 0233_generate_iodine_1
 
-      m3vos data download --source url --url https://mirror/M3-VOS.tar.gz --sha256 <hex>
+      m3vos data download --source url --url https://host/M3-VOS.tgz --sha256 HEX
     """
-    from m3vos.data import sources
-    from m3vos.errors import BadInputError
+    from m3vos.data.sources import download_dataset
 
-    target = dest or sources.default_dest()
     names = [v.strip() for item in (videos or []) for v in item.split(",") if v.strip()]
-    if source is not Source.hf and (names or revision):
-        raise BadInputError("--videos and --revision belong to --source hf", hint="drop them or use --source hf")
-    if source is Source.url:
-        if not url:
-            raise BadInputError("--source url needs --url", hint="m3vos data download --source url --url URL")
-        root = sources.download_from_url(url, target, sha256=sha256, retries=retries, force=force,
-                                         keep_archive=keep_archive, remember=remember)
-    elif source is Source.hf:
-        if url or sha256:
-            raise BadInputError("--url/--sha256 belong to --source url", hint="drop them or pass --source url")
-        root = sources.download_from_hf(target, revision=revision or sources.HF_REVISION, videos=names or None,
-                                        force=force, remember=remember)
-    else:
-        root = sources.download_from_gdrive(target, force=force, remember=remember)
-    from m3vos.data.dataset import open_dataset
-
-    ds = open_dataset(root)
-    result: dict[str, Any] = {"root": str(root), "source": source.value, "dataset": ds.identity(),
-                              "remembered": remember}
-    if with_labels:
-        from m3vos.data.labels import fetch_official_labels
-
-        result["labels"] = str(fetch_official_labels())
-    if as_json:
-        _print_json(result)
-    else:
-        console.print(f"downloaded {len(ds)} videos ({ds.layout} layout) to {root}")
-        if remember:
-            console.print("remembered as the default dataset; next: `m3vos data verify`")
+    result = download_dataset(source.value, dest, revision=revision, url=url, sha256=sha256,
+                              videos=names or None, retries=retries, force=force,
+                              keep_archive=keep_archive, remember=remember, with_labels=with_labels)
+    if _json_or(fmt, as_json) is DocFormat.json:
+        _print_json(result.to_dict())
+        return
+    console.print(f"downloaded {result.videos} videos ({result.layout} layout) to {result.root}")
+    if result.labels is not None:
+        console.print(f"official label files in {result.labels}")
+    if remember:
+        console.print("remembered as the default dataset; next: `m3vos data verify`")
 
 
 @data_app.command("verify")
@@ -122,33 +127,36 @@ def verify(
                                         "so later runs check checksums."),
     allow: Optional[List[str]] = typer.Option(None, "--allow", help="Report this problem code as a warning "
                                               "(repeatable), e.g. --allow ids_mismatch."),
-    as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1,
+                                          help="Threads reading files (default: the usable CPUs, at most 8)."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f",
+                                     help="table (for people), json (the full report), csv or md (one row "
+                                          "per problem and warning)."),
+    as_json: bool = typer.Option(False, "--json", hidden=True, help=JSON_ALIAS_HELP),
 ) -> None:
     """Check that a dataset is whole and usable; exit 1 when it is not.
 
-    Checks the layout, that frames and masks pair up, palette (not RGB)
-    masks, one size per video, first-frame annotations, object ids
-    versus meta/target_object.json, readable files and (when a manifest
-    exists) sizes and sha256 checksums. Each problem is printed on one
-    line naming the file and the fix; exit code 1 when there are
-    problems, 0 when clean.
+    Checks the layout, that frames and masks pair up, palette (not RGB) masks, one size per video, first-frame annotations, object ids versus meta/target_object.json, readable files and (when a manifest exists) sizes and sha256 checksums. Each problem is printed on one line naming the file and the fix; exit code 1 when there are problems, 0 when clean.
 
     Examples:
 
       m3vos data verify
 
-      m3vos data verify ~/data/M3-VOS --json > verify.json
+      m3vos data verify ~/data/M3-VOS --format json > verify.json
     """
     from m3vos.data.verify import PROBLEM_CODES, verify_dataset
 
     allowed = tuple(c.strip() for item in (allow or []) for c in item.split(",") if c.strip())
-    report = verify_dataset(root, split=split, labels_dir=labels, quick=quick, allow=allowed)
-    if write_manifest and report.ok:
-        from m3vos.data.manifest import write_manifest as _write
-
-        _write(Path(report.root), source={"kind": "verify"})
-    if as_json:
+    report = verify_dataset(root, split=split, labels_dir=labels, quick=quick, allow=allowed,
+                            workers=workers, write_manifest=write_manifest)
+    fmt = _json_or(fmt, as_json)
+    if fmt is OutputFormat.json:
         _print_json(report.to_dict())
+    elif fmt in (OutputFormat.csv, OutputFormat.md):
+        rows = [{"severity": severity, "code": p.code, "path": p.path, "message": p.message, "fix": p.fix}
+                for severity, found in (("problem", report.problems), ("warning", report.warnings))
+                for p in found]
+        _print_rows(rows, ["severity", "code", "path", "message", "fix"], fmt)
     else:
         for p in report.problems:
             typer.echo(f"problem {p.line()}")
@@ -171,57 +179,73 @@ def verify(
         raise typer.Exit(1)
 
 
+#: (summary key, title) of the object counts `data info` prints.
+_INFO_COUNTS = [("group", "group"), ("transition", "transition"), ("intra_cross", "intra / cross"),
+                ("core", "core"), ("difficulty", "difficulty"), ("challenges", "challenge")]
+
+
 @data_app.command("info")
 def info(
     root: Optional[Path] = typer.Argument(None, help="Dataset root (default: the configured dataset)."),
     split: str = typer.Option("val", "--split", help="Split (ImageSets/<split>.txt)."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="Folder of official label files."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1,
+                                          help="Threads reading files (default: the usable CPUs, at most 8)."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f",
+                                     help="table (for people), json (everything), csv or md (one row per "
+                                          "count: section, key, value)."),
+    as_json: bool = typer.Option(False, "--json", hidden=True, help=JSON_ALIAS_HELP),
 ) -> None:
-    """Describe a dataset: videos, frames, objects, resolutions and label
-    counts.
+    """Describe a dataset: videos, frames, objects, resolutions and label counts.
 
-    Object counts are given per transition, group (IS/IL/IG/CP),
-    intra/cross, core and difficulty.
+    Object counts are given per transition, group (IS/IL/IG/CP), intra/cross, core and difficulty.
 
     Examples:
 
       m3vos data info
 
-      m3vos data info ~/data/M3-VOS --labels ~/m3vos-labels --json
+      m3vos data info ~/data/M3-VOS --labels ~/m3vos-labels --format json
     """
     from m3vos.data.info import dataset_info
 
-    summary = dataset_info(root, split=split, labels_dir=labels)
-    if as_json:
+    summary = dataset_info(root, split=split, labels_dir=labels, workers=workers)
+    fmt = _json_or(fmt, as_json)
+    if fmt is OutputFormat.json:
         _print_json(summary)
         return
-    from rich.table import Table
-
     ident = summary["dataset"]
-    head = Table(title=f"{ident['root']} ({ident['layout']} layout, split {ident['split']})", show_header=False)
-    head.add_column("what")
-    head.add_column("value", justify="right")
     fpv = summary["frames_per_video"]
-    for name, value in [("videos", summary["n_videos"]), ("frames", summary["n_frames"]),
-                        ("masks", summary["n_masks"]), ("objects", summary["n_objects"]),
-                        ("frames per video", f"{fpv['min']}-{fpv['max']} (mean {fpv['mean']})"),
-                        ("resolutions", ", ".join(f"{k} ({v})" for k, v in summary["resolutions"].items())),
-                        ("labelled objects", summary["labels"]["n_labelled"]),
-                        ("split from", ident["split_source"])]:
-        head.add_row(name, str(value))
-    console.print(head)
-    for key, title in [("group", "group"), ("transition", "transition"), ("intra_cross", "intra / cross"),
-                       ("core", "core"), ("difficulty", "difficulty"), ("challenges", "challenge")]:
-        counts = summary[key]
-        if not counts:
-            continue
-        t = Table(title=f"objects per {title}")
-        t.add_column(title)
-        t.add_column("objects", justify="right")
-        for k, v in counts.items():
-            t.add_row(k, str(v))
-        console.print(t)
+    head = [("videos", summary["n_videos"]), ("frames", summary["n_frames"]),
+            ("masks", summary["n_masks"]), ("objects", summary["n_objects"]),
+            ("frames per video", f"{fpv['min']}-{fpv['max']} (mean {fpv['mean']})"),
+            ("resolutions", ", ".join(f"{k} ({v})" for k, v in summary["resolutions"].items())),
+            ("labelled objects", summary["labels"]["n_labelled"]),
+            ("split from", ident["split_source"])]
+    if fmt in (OutputFormat.csv, OutputFormat.md):
+        rows = [{"section": "dataset", "key": k, "value": str(v)} for k, v in head]
+        rows += [{"section": key, "key": k, "value": str(v)} for key, _ in _INFO_COUNTS
+                 for k, v in summary[key].items()]
+        _print_rows(rows, ["section", "key", "value"], fmt)
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"{ident['root']} ({ident['layout']} layout, split {ident['split']})",
+                      show_header=False)
+        table.add_column("what")
+        table.add_column("value", justify="right")
+        for name, value in head:
+            table.add_row(name, str(value))
+        console.print(table)
+        for key, title in _INFO_COUNTS:
+            counts = summary[key]
+            if not counts:
+                continue
+            t = Table(title=f"objects per {title}")
+            t.add_column(title)
+            t.add_column("objects", justify="right")
+            for k, v in counts.items():
+                t.add_row(k, str(v))
+            console.print(t)
     if summary["labels"]["unlabelled"]:
         err_console.print(f"note: {len(summary['labels']['unlabelled'])} object(s) have no label "
                           "(fetch them with `m3vos data labels` or pass --labels)")
@@ -245,9 +269,7 @@ def synth(
 ) -> None:
     """Make a small synthetic dataset in the Hugging Face release layout (or another benchmark's).
 
-    Label files come in the official formats; objects melt, break,
-    dissolve, grow from nothing after frame 0, dash and leave the frame.
-    Same seed, same bytes.
+    Label files come in the official formats; objects melt, break, dissolve, grow from nothing after frame 0, dash and leave the frame. Same seed, same bytes.
 
     Examples:
 
@@ -255,7 +277,7 @@ def synth(
 
       m3vos data synth /tmp/big --videos 30 --frames 60 --seed 3
 
-      m3vos data synth /tmp/yt --layout ytvos     # then: m3vos run --data /tmp/yt --dataset ytvos ...
+      m3vos data synth /tmp/yt --layout ytvos   # for: m3vos run --dataset ytvos
     """
     import time
 
@@ -263,11 +285,7 @@ def synth(
 
     t0 = time.perf_counter()
     root = make_synthetic_dataset(out, videos=videos, seed=seed, frames=frames, height=height, width=width,
-                                  layout=layout)
-    if remember:
-        from m3vos.data.config import set_data_root
-
-        set_data_root(root)
+                                  layout=layout, remember=remember)
     console.print(f"wrote {videos} synthetic videos x {frames} frames ({height}x{width}, {layout} layout) to {root} "
                   f"in {time.perf_counter() - t0:.2f} s")
 
@@ -280,12 +298,9 @@ def labels(
     check: Optional[Path] = typer.Option(None, "--check", help="Only check a folder of label files "
                                          "against the pinned sha256 digests."),
 ) -> None:
-    """Fetch the official label files (transitions, difficulty, ratings),
-    sha256-checked.
+    """Fetch the official label files (transitions, difficulty, ratings), sha256-checked.
 
-    They come from the official repository at a pinned commit and go to
-    the label cache, where `m3vos data info`, `verify` and the
-    breakdowns of `m3vos score` find them.
+    They come from the official repository at a pinned commit and go to the label cache, where `m3vos data info`, `verify` and the breakdowns of `m3vos score` find them.
 
     Examples:
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from m3vos_cli.common import console, err_console
+from m3vos_cli.common import OutputFormat, console, err_console
 
 weights_app = typer.Typer(
     name="weights",
@@ -28,30 +29,45 @@ def _size(n: int | None) -> str:
     return str(n)
 
 
+class DocFormat(str, Enum):
+    """Output of a command whose result is a document, not a table."""
+
+    table = "table"
+    json = "json"
+
+
+#: `--json`, the old spelling of `--format json` (hidden; kept for one release).
+JSON_ALIAS_HELP = "Same as --format json (old spelling)."
+
+
 @weights_app.command("list")
 def list_cmd(
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f",
+                                     help="table (for people), json, csv or md."),
+    as_json: bool = typer.Option(False, "--json", hidden=True, help=JSON_ALIAS_HELP),
 ) -> None:
     """List the known checkpoints and whether they are in the cache.
 
-    One row per checkpoint: name, the model that loads it, file name, present (or partial, for
-    an interrupted download), size. The cache is `$M3VOS_CACHE/weights` (else the user cache folder).
+    One row per checkpoint: name, the model that loads it, file name, present (or partial, for an interrupted download), size. The cache is `$M3VOS_CACHE/weights` (else the user cache folder).
 
     Example:
 
-        m3vos weights list
+      m3vos weights list
     """
-    from m3vos.trackers.weights import KNOWN_WEIGHTS, list_weights, weights_dir
+    from m3vos.trackers.weights import list_weights, weights_dir
 
     rows = list_weights()
-    if as_json:
-        out = []
-        for r in rows:
-            d = r.to_dict()
-            d["source_url"] = KNOWN_WEIGHTS[r.name].source_url()
-            d["hub_id"] = KNOWN_WEIGHTS[r.name].hub_id
-            out.append(d)
-        typer.echo(json.dumps(out, indent=2))
+    fmt = OutputFormat.json if as_json else fmt
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps([r.to_dict() for r in rows], indent=2))
+        return
+    if fmt in (OutputFormat.csv, OutputFormat.md):
+        import pandas as pd
+
+        from m3vos.analysis.export import render_table
+
+        table_rows = [r.to_dict() for r in rows]
+        typer.echo(render_table(pd.DataFrame(table_rows), fmt.value), nl=False)
         return
     from rich.table import Table
 
@@ -76,24 +92,19 @@ def download_cmd(
 ) -> None:
     r"""Download a checkpoint into the cache and check that it loads.
 
-    The download resumes after an interruption and verifies the known digests; the file is
-    then loaded strictly into its model (skip with --no-check). Cutie files come from the v1.0
-    GitHub release; `revos` is a Google Drive file and needs `pip install 'm3vos\[gdrive]'`;
-    `sam2.1-*` / `sam2-*` are Meta's release files (checked with `pip install 'm3vos\[sam2]'`).
-    `M3VOS_WEIGHTS_URL=<base>` fetches `<base>/<file name>` instead (a mirror).
+    The download resumes after an interruption and verifies the known digests; the file is then loaded strictly into its model (skip with --no-check). Cutie files come from the v1.0 GitHub release; `revos` is a Google Drive file and needs `pip install 'm3vos\[gdrive]'`; `sam2.1-*` / `sam2-*` are Meta's release files (checked with `pip install 'm3vos\[sam2]'`). `M3VOS_WEIGHTS_URL=<base>` fetches `<base>/<file name>` instead (a mirror).
 
     Example:
 
-        m3vos weights download cutie-base-mega
+      m3vos weights download cutie-base-mega
     """
-    from m3vos.trackers.weights import download_checked, get_known
+    from m3vos.trackers.weights import download_checked
 
-    w = get_known(name)
-    path, report = download_checked(w.name, url=url, check=not no_check)
-    err_console.print(f"downloaded {w.name} -> {path} ({_size(path.stat().st_size)})")
-    if report is not None:
-        err_console.print(f"loads strictly into {w.model} ({report.num_tensors} tensors)")
-    typer.echo(str(path))
+    got = download_checked(name, url=url, check=not no_check)
+    err_console.print(f"downloaded {got.name} -> {got.path} ({_size(got.size)})")
+    if got.report is not None:
+        err_console.print(f"loads strictly into {got.model} ({got.report.num_tensors} tensors)")
+    typer.echo(str(got.path))
 
 
 @weights_app.command("check")
@@ -103,43 +114,32 @@ def check_cmd(
     path: Path = typer.Argument(..., help="The checkpoint file to check."),
     against: Optional[Path] = typer.Option(
         None, "--against", help="Another checkpoint: report which tensors differ and by how much."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    fmt: DocFormat = typer.Option(DocFormat.table, "--format", "-f",
+                                  help="table (for people) or json (the report, on stdout)."),
+    as_json: bool = typer.Option(False, "--json", hidden=True, help=JSON_ALIAS_HELP),
 ) -> None:
     """Check that a checkpoint loads strictly into a model; compare two checkpoints.
 
-    Reports missing and unexpected keys and wrong shapes (exit 2 when PATH does not load).
-    With --against, compares the two files tensor by tensor; for `revos` against a Cutie-base
-    file, says whether every non-fuser tensor equals it (the authors trained only the readout
-    fuser).
+    Reports missing and unexpected keys and wrong shapes (exit 2 when PATH does not load). With --against, compares the two files tensor by tensor; for `revos` against a Cutie-base file, says whether every non-fuser tensor equals it (the authors trained only the readout fuser).
 
     Files are read with `torch.load(weights_only=True)`: pickled code is refused.
 
     Examples:
 
-        m3vos weights check cutie-base ~/Downloads/cutie-base-mega.pth
-        m3vos weights check revos mega_v4_main_training_72800.pth --against cutie-base-mega.pth
+      m3vos weights check cutie-base ~/Downloads/cutie-base-mega.pth
+
+      m3vos weights check revos revos.pth --against cutie-base-mega.pth
     """
-    from m3vos.trackers.models import MODEL_KINDS, load_error
-    from m3vos.trackers.sam2.variants import VARIANTS
+    from m3vos.trackers.models import load_error
+    from m3vos.trackers.weights import check_weights
 
-    kind = name
-    if kind not in MODEL_KINDS and kind not in VARIANTS:
-        from m3vos.trackers.weights import get_known
-
-        kind = get_known(name).model
-    report = _check(kind, path, against=against)
-    if as_json:
+    report = check_weights(name, path, against=against)
+    if as_json or fmt is DocFormat.json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         _render_check(report)
     if not report.ok:
         raise load_error(report)
-
-
-def _check(kind: str, path: Path, against: Optional[Path] = None):  # type: ignore[no-untyped-def]
-    from m3vos.trackers.weights import check_weights_file
-
-    return check_weights_file(kind, path, against=against)
 
 
 def _render_check(report) -> None:  # type: ignore[no-untyped-def]

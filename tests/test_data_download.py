@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from m3vos.data.archive import safe_extract
-from m3vos.data.download import DownloadError, download_file
+from m3vos.utils.download import DownloadError, download_file
 from m3vos.data.synth import make_synthetic_dataset
 from m3vos.errors import BadInputError, M3vosError
 
@@ -111,7 +111,7 @@ def test_full_disk_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         return FullDisk(f) if str(file).endswith(".part") and "b" in mode and ("a" in mode or "w" in mode) else f
 
     with serve_files(FileServerState(files={"/f": b"y" * 10_000})) as (url, _):
-        monkeypatch.setattr("m3vos.data.download.open", fake_open, raising=False)
+        monkeypatch.setattr("m3vos.utils.download.open", fake_open, raising=False)
         with pytest.raises(M3vosError) as exc:
             download_file(f"{url}/f", tmp_path / "f", progress=False)
     assert "disk full" in exc.value.one_line() and "resumes" in exc.value.one_line()

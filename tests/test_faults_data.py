@@ -92,7 +92,7 @@ def test_fault05_manifest_entries_outside_the_root_or_malformed_and_odd_files(cl
 def test_fault08_parallel_downloads_of_one_target_share_one_transfer(tmp_path):
     body = os.urandom(1 << 20)
     dest = tmp_path / "weights" / "model.pth"
-    code = ("import sys; from m3vos.data.download import download_file; "
+    code = ("import sys; from m3vos.utils.download import download_file; "
             "download_file(sys.argv[1], sys.argv[2], progress=False)")
     with serve_files(FileServerState(files={"/model.pth": body}),
                      handler_factory=slow_handler(0.02, 32 << 10)) as (url, st):
@@ -140,7 +140,7 @@ def test_fault15_url_and_digest_mistakes_fail_before_any_transfer(cli, tmp_path)
 
 
 def test_fault15_retries_count_attempts_without_progress(tmp_path):
-    from m3vos.data.download import download_file
+    from m3vos.utils.download import download_file
 
     body = os.urandom(300_000)
     state = FileServerState(files={"/f": body}, cut_after={"/f": 50_000}, cuts_left={"/f": 4})
@@ -150,7 +150,7 @@ def test_fault15_retries_count_attempts_without_progress(tmp_path):
 
 
 def test_fault15_a_trickling_server_fails_in_bounded_time(tmp_path):
-    from m3vos.data.download import DownloadError, download_file
+    from m3vos.utils.download import DownloadError, download_file
 
     with serve_files(FileServerState(files={"/f": b"y" * 100}), handler_factory=slow_handler(2.0)) as (url, _):
         t0 = time.monotonic()

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 from helpers_cutie_network import manifest, seeded_weights_module  # noqa: E402
 from helpers_data import FileServerState, serve_files  # noqa: E402
 
-from m3vos.data.download import DownloadError  # noqa: E402
+from m3vos.utils.download import DownloadError  # noqa: E402
 from m3vos.errors import BadInputError  # noqa: E402
 from m3vos.trackers import weights as W  # noqa: E402
 

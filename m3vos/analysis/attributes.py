@@ -171,7 +171,7 @@ def dataset_fingerprint(dataset: Any) -> dict[str, Any]:
 
 
 def _cache_file(dataset: Any, kind: str, extra: dict[str, Any]) -> Path:
-    from m3vos.data.config import cache_dir
+    from m3vos.utils.cache import cache_dir
 
     blob = json.dumps({"v": ATTRIBUTES_VERSION, "kind": kind, "extra": extra,
                        "data": dataset_fingerprint(dataset)}, sort_keys=True, default=str)

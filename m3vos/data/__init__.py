@@ -14,7 +14,6 @@ _EXPORTS = {
     "TargetObject": "m3vos.data.labels",
     "read_mask": "m3vos.data.masks",
     "write_mask": "m3vos.data.masks",
-    "download_file": "m3vos.data.download",
     "make_synthetic_dataset": "m3vos.data.synth",
     "get_data_root": "m3vos.data.config",
     "set_data_root": "m3vos.data.config",

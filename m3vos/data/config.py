@@ -1,4 +1,4 @@
-"""Where the dataset and the cache live, remembered per user.
+"""Where the dataset lives, remembered per user (the cache is `m3vos.utils.cache`).
 
 The data root is looked up in this order: the `M3VOS_DATA` environment variable, then the user
 config file (`config.json` in `M3VOS_CONFIG_DIR` or the platform's user config folder). Nothing
@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from m3vos.errors import BadInputError
+from m3vos.utils.cache import APP_NAME
 
-APP_NAME = "m3vos"
 CONFIG_FILE = "config.json"
 
 
@@ -27,16 +27,6 @@ def config_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_config_dir(APP_NAME))
-
-
-def cache_dir() -> Path:
-    """The per-user cache folder (`M3VOS_CACHE` overrides the platform default)."""
-    env = os.environ.get("M3VOS_CACHE")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir(APP_NAME))
 
 
 def config_path() -> Path:

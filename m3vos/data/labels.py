@@ -122,7 +122,7 @@ def strip_prefix(key: str) -> str:
 
 def labels_cache_dir() -> Path:
     """Cache folder of the pinned official label files."""
-    from m3vos.data.config import cache_dir
+    from m3vos.utils.cache import cache_dir
 
     return cache_dir() / "labels" / OFFICIAL_COMMIT[:12]
 
@@ -135,7 +135,7 @@ def official_url(f: LabelFile, base: str | None = None) -> str:
 def fetch_official_labels(dest: str | os.PathLike[str] | None = None, *, base_url: str | None = None,
                           progress: bool | None = None) -> Path:
     """Download the pinned label files (sha256-checked, resumable) into `dest` or the cache."""
-    from m3vos.data.download import download_file
+    from m3vos.utils.download import download_file
 
     folder = Path(dest) if dest is not None else labels_cache_dir()
     for f in OFFICIAL_FILES:

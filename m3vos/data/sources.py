@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -19,6 +20,8 @@ HF_REPO = "Lijiaxin0111/M3_VOS"
 #: two users get the same files. Override with `--revision main` for the newest.
 HF_REVISION = "5deb15b2baeaaa294ca168b789537729f7fb53a5"
 GDRIVE_FOLDER = "1qNSvE6dpkCHSs_8eZRo6vruLScCHl7oI"
+#: Where `download_dataset` can fetch from.
+SOURCES = ("hf", "gdrive", "url")
 
 
 def default_dest() -> Path:
@@ -102,8 +105,8 @@ def download_from_url(url: str, dest: Path, *, sha256: str | None = None, md5: s
                       remember: bool = True, progress: bool | None = None) -> Path:
     """Fetch an archive (resumable, digest-checked), extract it safely and atomically into `dest`."""
     from m3vos.data.archive import safe_extract
-    from m3vos.data.config import cache_dir
-    from m3vos.data.download import download_file
+    from m3vos.utils.cache import cache_dir
+    from m3vos.utils.download import download_file
 
     dest = Path(dest).expanduser()
     _check_dest(dest, force)
@@ -224,3 +227,63 @@ def download_from_gdrive(dest: Path, *, folder_id: str = GDRIVE_FOLDER, force: b
             path.unlink()
     _hoist_single_folder(staging)
     return _finish(staging, dest, {"kind": "gdrive", "folder": folder_id}, force=force, remember=remember)
+
+
+@dataclass
+class DownloadResult:
+    """What `download_dataset` put where (the `m3vos data download --format json` document)."""
+
+    root: Path
+    source: str
+    dataset: dict[str, Any]         # `Dataset.identity()` of the new copy
+    videos: int
+    layout: str
+    remembered: bool
+    labels: Path | None = None      # the official label files, when asked for
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"root": str(self.root), "source": self.source, "dataset": self.dataset,
+                               "remembered": self.remembered}
+        if self.labels is not None:
+            out["labels"] = str(self.labels)
+        return out
+
+
+def download_dataset(source: str = "hf", dest: str | os.PathLike[str] | None = None, *,
+                     revision: str | None = None, url: str | None = None, sha256: str | None = None,
+                     videos: list[str] | None = None, retries: int = 5, force: bool = False,
+                     keep_archive: bool = False, remember: bool = True, with_labels: bool = False,
+                     progress: bool | None = None) -> DownloadResult:
+    """Fetch M3-VOS from `source` (`hf`, `gdrive` or `url`) into `dest` (default: `default_dest()`),
+    open it to check it, and optionally fetch the official label files too.
+
+    `videos` / `revision` given to another source than `hf`, and `url` / `sha256` given to `hf`,
+    are refused (`BadInputError`), so a typo never downloads something else.
+    """
+    if source not in SOURCES:
+        raise BadInputError(f"unknown download source {source!r}", hint=f"use one of {', '.join(SOURCES)}")
+    target = Path(dest).expanduser() if dest is not None else default_dest()
+    if source != "hf" and (videos or revision):
+        raise BadInputError("--videos and --revision belong to --source hf", hint="drop them or use --source hf")
+    if source == "url":
+        if not url:
+            raise BadInputError("--source url needs --url", hint="m3vos data download --source url --url URL")
+        root = download_from_url(url, target, sha256=sha256, retries=retries, force=force,
+                                 keep_archive=keep_archive, remember=remember, progress=progress)
+    elif source == "hf":
+        if url or sha256:
+            raise BadInputError("--url/--sha256 belong to --source url", hint="drop them or pass --source url")
+        root = download_from_hf(target, revision=revision or HF_REVISION, videos=videos or None,
+                                force=force, remember=remember)
+    else:
+        root = download_from_gdrive(target, force=force, remember=remember)
+    from m3vos.data.dataset import open_dataset
+
+    ds = open_dataset(root)
+    result = DownloadResult(root=root, source=source, dataset=ds.identity(), videos=len(ds), layout=ds.layout,
+                            remembered=remember)
+    if with_labels:
+        from m3vos.data.labels import fetch_official_labels
+
+        result.labels = fetch_official_labels()
+    return result

@@ -358,11 +358,13 @@ class _LayoutWriter:
 
 
 def make_synthetic_dataset(out: str | os.PathLike[str], *, videos: int = 6, seed: int = 0, frames: int = 24,
-                           height: int = 120, width: int = 160, layout: str = "hf") -> Path:
+                           height: int = 120, width: int = 160, layout: str = "hf",
+                           remember: bool = False) -> Path:
     """Write a synthetic dataset into `out` (a new or empty folder), in `layout` (default: the
     Hugging Face release; `vost`, `davis`, `ytvos` and `mose` mimic those benchmarks' layouts).
 
     The pixels do not depend on the layout; the M3-VOS label files (meta/) come with `hf` only.
+    `remember`: also make it the default dataset (the user config), once it is complete.
     """
     from PIL import Image
 
@@ -456,4 +458,8 @@ def make_synthetic_dataset(out: str | os.PathLike[str], *, videos: int = 6, seed
         if layout != "hf":
             source["layout"] = layout
         write_manifest(tmp, source=source, timestamp=False, progress=False)
+    if remember:
+        from m3vos.data.config import set_data_root
+
+        set_data_root(out)
     return out

@@ -316,11 +316,12 @@ def _bad_entry(entry: Any) -> str | None:
 def verify_dataset(root: str | os.PathLike[str] | None = None, *, split: str = "val",
                    labels_dir: str | os.PathLike[str] | None = None, quick: bool = False,
                    workers: int | None = None, progress: bool | None = None,
-                   allow: tuple[str, ...] = ()) -> VerifyReport:
+                   allow: tuple[str, ...] = (), write_manifest: bool = False) -> VerifyReport:
     """Check a dataset root; never raises for data problems (they are in the report).
 
     Codes in `allow` are reported as warnings instead of problems (e.g. `ids_mismatch` for a
-    release known to disagree with its own metadata).
+    release known to disagree with its own metadata). `write_manifest`: when the dataset is
+    clean, (re)write its manifest so later runs check checksums (`stats["manifest_written"]`).
     """
     unknown = [c for c in allow if c not in PROBLEM_CODES]
     if unknown:
@@ -331,6 +332,11 @@ def verify_dataset(root: str | os.PathLike[str] | None = None, *, split: str = "
         report.warnings.extend(p for p in report.problems if p.code in allow)
         report.problems = [p for p in report.problems if p.code not in allow]
         report.stats["allowed"] = list(allow)
+    if write_manifest and report.ok:
+        from m3vos.data.manifest import write_manifest as _write
+
+        _write(Path(report.root), source={"kind": "verify"})
+        report.stats["manifest_written"] = True
     return report
 
 

@@ -61,33 +61,17 @@ class RunSummary:
 
 
 def resolve_weights(cls: type[Tracker], model: str, weights: str | Path | None) -> Path | None:
-    """The checkpoint a tracker will load: `--weights`, else its entry in the weights table.
-    `random[:SEED]` gives the canonical `random:N` value (model trackers only)."""
-    from m3vos.trackers.random_weights import random_seed, spec, supports_random
+    """The checkpoint a tracker will load: `m3vos.trackers.weights.resolve_weights` with what the
+    tracker class declares (its default `weights_name`, whether it can take random weights and
+    whether it needs a checkpoint); a file comes back absolute (it is recorded in run.json)."""
+    from m3vos.trackers.random_weights import random_seed, supports_random
+    from m3vos.trackers.weights import resolve_weights as resolve
 
-    seed = random_seed(weights)
-    if seed is not None:
-        if not supports_random(cls):
-            raise BadInputError(f"--weights random: model '{model}' has no weights to randomise",
-                                hint="random weights are for model trackers (cutie-*, revos, sam2*)")
-        return spec(seed)
-    if weights is not None:
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise BadInputError("weights file not found", path=path, hint="pass an existing checkpoint to --weights")
-        return path.resolve()
-    wname = getattr(cls, "weights_name", None)
-    if not wname:
-        if cls.capabilities.needs_weights:
-            raise BadInputError(f"model '{model}' needs a checkpoint", hint="pass --weights PATH")
-        return None
-    from m3vos.trackers.weights import weights_path
-
-    path = Path(weights_path(wname))
-    if not path.is_file():
-        raise BadInputError(f"weights '{wname}' for model '{model}' are not downloaded", path=path,
-                            hint=f"m3vos weights download {wname} (or pass --weights PATH)")
-    return path
+    path = resolve(weights, default=getattr(cls, "weights_name", None), model=model,
+                   allow_random=supports_random(cls), required=cls.capabilities.needs_weights)
+    if path is None or random_seed(path) is not None:
+        return path
+    return path.resolve()
 
 
 def _select(dataset: Any, videos: list[str] | None) -> list[str]:

@@ -2,7 +2,7 @@
 
 The Cutie files come from the v1.0 GitHub release of hkchengrex/Cutie; the ReVOS checkpoint
 is a Google Drive file of the M3-VOS authors (fetched with the optional `gdown` package).
-Downloads reuse `m3vos.data.download.download_file` (resumable, digest-checked, atomic).
+Downloads reuse `m3vos.utils.download.download_file` (resumable, digest-checked, atomic).
 
 `M3VOS_WEIGHTS_URL` replaces the base URL of every file (`<base>/<file name>`), e.g. to use
 a mirror or a local test server; `download_weights(name, url=...)` gives one file's URL.
@@ -12,9 +12,9 @@ This module imports no torch.
 from __future__ import annotations
 
 import os
-from typing import Any
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from m3vos.errors import BadInputError, M3vosError
 
@@ -102,7 +102,7 @@ def get_known(name: str) -> KnownWeights:
 
 def weights_dir() -> Path:
     """`<cache>/weights`, with the cache from `M3VOS_CACHE` or the user cache folder."""
-    from m3vos.data.config import cache_dir
+    from m3vos.utils.cache import cache_dir
 
     return cache_dir() / "weights"
 
@@ -112,40 +112,66 @@ def weights_path(name: str) -> Path:
     return weights_dir() / get_known(name).filename
 
 
-def resolve_weights(name_or_path: str | os.PathLike[str]) -> Path:
-    """A path as given, or a known name's cached file (which must exist)."""
-    candidate = Path(name_or_path)
-    if candidate.suffix in (".pth", ".pt", ".ckpt") or candidate.exists():
-        if not candidate.is_file():
-            raise BadInputError("weights file not found", path=candidate,
-                                hint="check the path, or give a known name (`m3vos weights list`)")
-        return candidate
-    path = weights_path(str(name_or_path))
+def _is_known(name: str) -> bool:
+    return name in KNOWN_WEIGHTS or name in ALIASES
+
+
+def resolve_weights(weights: str | os.PathLike[str] | None = None, *, default: str | None = None,
+                    model: str | None = None, allow_random: bool = False,
+                    required: bool = True) -> Path | None:
+    """What a model loads, from what the user gave (`--weights`): the one place that decides.
+
+    - `random` / `random:SEED`: `Path("random:SEED")` (the network gets seeded random
+      parameters), when `allow_random`; a BadInputError otherwise;
+    - an existing file, or anything that is not a known name: that file (it must exist);
+    - a known name (`m3vos weights list`, or an alias such as `cutie-base`): its cached file,
+      which must be downloaded (the error says how);
+    - None: the `default` known name's cached file; without a default, None, or a
+      BadInputError when `required`.
+
+    `model` only makes the messages name the model.
+    """
+    from m3vos.trackers.random_weights import random_seed, spec
+
+    who = f" for model '{model}'" if model else ""
+    seed = random_seed(weights)
+    if seed is not None:
+        if not allow_random:
+            raise BadInputError(f"--weights random: model '{model}' has no weights to randomise",
+                                hint="random weights are for model trackers (cutie-*, revos, sam2*)")
+        return spec(seed)
+    if weights is not None:
+        path = Path(weights).expanduser()
+        if path.is_file() or not _is_known(str(weights)):
+            if not path.is_file():
+                fix = f"run `m3vos weights download {default}`" if default else "give a known name"
+                raise BadInputError("weights file not found", path=path,
+                                    hint=f"pass an existing checkpoint to --weights, or {fix} "
+                                         "(`m3vos weights list`)")
+            return path
+        name = str(weights)
+    elif default is not None:
+        name = default
+    elif required:
+        raise BadInputError(f"model '{model}' needs a checkpoint", hint="pass --weights PATH")
+    else:
+        return None
+    known = get_known(name)
+    path = weights_dir() / known.filename
     if not path.is_file():
-        raise BadInputError(f"weights '{name_or_path}' are not downloaded yet", path=path,
-                            hint=f"run `m3vos weights download {get_known(str(name_or_path)).name}`")
+        raise BadInputError(f"weights '{known.name}'{who} are not downloaded yet", path=path,
+                            hint=f"run `m3vos weights download {known.name}` (or pass --weights PATH)")
     return path
 
 
-#: The checkpoint a model uses when none is given.
-DEFAULT_FOR_MODEL = {"cutie-small": "cutie-small-mega", "cutie-base": "cutie-base-mega",
-                     "revos": "revos", **{n: n for n in _SAM2_NAMES}}
-
-
 def weights_for_model(model: str, weights: str | os.PathLike[str] | None = None) -> Path:
-    """The checkpoint file for a tracker: `weights` (a path or a known name) when given, else
-    the model's default checkpoint from the cache (an error says how to download it)."""
-    if weights is not None:
-        return resolve_weights(weights)
-    if model not in DEFAULT_FOR_MODEL:
-        raise BadInputError(f"no default weights for model '{model}'",
-                            hint="pass --weights PATH")
-    name = DEFAULT_FOR_MODEL[model]
-    path = weights_path(name)
-    if not path.is_file():
-        raise BadInputError(f"{model} needs its weights ({name}), which are not downloaded yet",
-                            path=path, hint=f"run `m3vos weights download {name}` or pass "
-                                            f"--weights PATH")
+    """The checkpoint file of a built-in model (`cutie-base`, `revos`, `sam2.1-tiny`, ...):
+    `weights` (a path or a known name) when given, else the model's default checkpoint from
+    the cache (`resolve_weights` with the model's name as the default)."""
+    if weights is None and not _is_known(model):
+        raise BadInputError(f"no default weights for model '{model}'", hint="pass --weights PATH")
+    path = resolve_weights(weights, default=model, model=model)
+    assert path is not None   # a default is given: never None
     return path
 
 
@@ -166,6 +192,8 @@ class WeightsStatus:
     present: bool
     size: int | None
     partial: int | None = None      # bytes of an interrupted download (`<file>.part`)
+    source_url: str | None = None
+    hub_id: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -182,7 +210,8 @@ def list_weights() -> list[WeightsStatus]:
         part = path.with_name(path.name + ".part")
         out.append(WeightsStatus(w.name, w.model, w.filename, path, present,
                                  path.stat().st_size if present else None,
-                                 part.stat().st_size if part.is_file() else None))
+                                 part.stat().st_size if part.is_file() else None,
+                                 source_url=w.source_url(), hub_id=w.hub_id))
     return out
 
 
@@ -206,23 +235,34 @@ def download_weights(name: str, *, url: str | None = None, dest: Path | None = N
     dest = Path(dest) if dest is not None else weights_dir() / w.filename
     http_url = download_url(w.name, url)
     if http_url is not None:
-        from m3vos.data.download import download_file
+        from m3vos.utils.download import download_file
 
         return download_file(http_url, dest, sha256=w.sha256, md5=w.md5, retries=retries,
                              progress=progress)
     return _download_gdrive(w, dest)
 
 
+@dataclass(frozen=True)
+class DownloadedWeights:
+    """What `download_checked` fetched, and its strict-load report (None: not checked)."""
+
+    name: str
+    model: str
+    path: Path
+    size: int
+    report: Any = None
+
+
 def download_checked(name: str, *, url: str | None = None, check: bool = True,
-                     progress: bool | None = None) -> tuple[Path, object | None]:
-    """`download_weights`, then (unless `check=False`) a strict load into the model; returns the
-    path and the check report. A file that fails the check (e.g. an HTML error page saved by a
-    mirror) is moved aside to `<file>.bad`, so the cache never shows it as present and a rerun
-    downloads again."""
+                     progress: bool | None = None) -> DownloadedWeights:
+    """`m3vos weights download`: `download_weights`, then (unless `check=False`) a strict load
+    into the model. A file that fails the check (e.g. an HTML error page saved by a mirror) is
+    moved aside to `<file>.bad`, so the cache never shows it as present and a rerun downloads
+    again."""
     w = get_known(name)
     path = download_weights(w.name, url=url, progress=progress)
     if not check:
-        return path, None
+        return DownloadedWeights(w.name, w.model, path, path.stat().st_size)
     from m3vos.trackers.models import load_error
 
     try:
@@ -239,7 +279,7 @@ def download_checked(name: str, *, url: str | None = None, check: bool = True,
             where = "deleted; a rerun downloads it again"
         raise M3vosError(f"downloaded file fails the load check ({exc.message}); {where}", path=path,
                          hint=exc.hint or "check the URL or mirror", exit_code=exc.exit_code) from None
-    return path, report
+    return DownloadedWeights(w.name, w.model, path, path.stat().st_size, report)
 
 
 def _download_gdrive(w: KnownWeights, dest: Path) -> Path:
@@ -252,7 +292,7 @@ def _download_gdrive(w: KnownWeights, dest: Path) -> Path:
             f"'{w.name}' is a Google Drive file and needs the gdown package",
             hint=f"pip install 'm3vos[gdrive]' (or download {w.source_url()} yourself, save it "
                  f"as {dest}, and check it with `m3vos weights check {w.name} {dest}`)") from None
-    from m3vos.data.download import DownloadError
+    from m3vos.utils.download import DownloadError
     from m3vos.utils.atomic import atomic_path
 
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -268,6 +308,17 @@ def _download_gdrive(w: KnownWeights, dest: Path) -> Path:
             raise DownloadError(f"Google Drive download of '{w.name}' failed", path=dest,
                                 hint=hint)
     return dest
+
+
+def check_weights(name: str, path: str | Path, against: str | Path | None = None) -> Any:
+    """`m3vos weights check`: the strict-load report of `path` for `name`, a model kind
+    (`cutie-base`, `revos`, `sam2.1-tiny`, ...) or a known weights name (its model is used).
+    `report.ok` says whether it loads; `m3vos.trackers.models.load_error(report)` is the error."""
+    from m3vos.trackers.models import MODEL_KINDS
+    from m3vos.trackers.sam2.variants import VARIANTS
+
+    kind = name if name in MODEL_KINDS or name in VARIANTS else get_known(name).model
+    return check_weights_file(kind, path, against=against)
 
 
 def check_weights_file(kind: str, path: str | Path, against: str | Path | None = None) -> Any:

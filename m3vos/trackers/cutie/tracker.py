@@ -16,7 +16,6 @@ from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
-from m3vos.errors import BadInputError
 from m3vos.trackers.base import Capabilities, Tracker, TrackerOutput, VideoInput
 
 
@@ -53,15 +52,11 @@ class CutieTracker(Tracker):
 
     # ------------------------------------------------------------------ model
     def weights_file(self) -> Path:
-        if self.weights is not None:
-            if not self.weights.is_file():
-                raise BadInputError("weights file not found", path=self.weights,
-                                    hint=f"pass an existing .pth, or run `m3vos weights download "
-                                         f"{self.weights_name}`")
-            return self.weights
         from m3vos.trackers.weights import resolve_weights
 
-        return resolve_weights(self.weights_name)
+        path = resolve_weights(self.weights, default=self.weights_name, model=self.name)
+        assert path is not None   # a default is given: never None
+        return path
 
     @property
     def network(self):

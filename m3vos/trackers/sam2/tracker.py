@@ -53,15 +53,11 @@ class Sam2Tracker(Tracker):
         _ = self.network   # a wrong checkpoint stops the run before the first video
 
     def weights_file(self) -> Path:
-        if self.weights is not None:
-            if not self.weights.is_file():
-                raise BadInputError("weights file not found", path=self.weights,
-                                    hint=f"pass an existing checkpoint, or run `m3vos weights "
-                                         f"download {self.weights_name}`")
-            return self.weights
         from m3vos.trackers.weights import resolve_weights
 
-        return resolve_weights(self.weights_name)
+        path = resolve_weights(self.weights, default=self.weights_name, model=self.name)
+        assert path is not None   # a default is given: never None
+        return path
 
     @property
     def network(self) -> Any:
