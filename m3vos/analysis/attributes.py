@@ -53,25 +53,14 @@ def map_videos(fn: Callable[..., Any], items: list[Any], *, workers: int | None 
                on_done: Callable[[Any], None] | None = None, **kwargs: Any) -> list[Any]:
     """`[fn(item, **kwargs) for item in items]`, on a process pool when `workers` > 1 (same results)."""
     import functools
-    import os
 
-    workers = min(workers or os.cpu_count() or 1, len(items)) if items else 1
-    call = functools.partial(fn, **kwargs)
-    if workers <= 1:
-        out = []
-        for item in items:
-            out.append(call(item))
-            if on_done:
-                on_done(item)
-        return out
-    from m3vos.utils.pool import worker_pool
+    from m3vos.utils.pool import pool_map
 
-    with worker_pool(workers) as pool:
-        out = []
-        for item, res in zip(items, pool.imap(call, items)):
-            out.append(res)
-            if on_done:
-                on_done(item)
+    out = []
+    for item, res in zip(items, pool_map(functools.partial(fn, **kwargs), items, workers=workers)):
+        out.append(res)
+        if on_done:
+            on_done(item)
     return out
 
 _INT = re.compile(r"\d+")

@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from m3vos.errors import BadInputError
+from m3vos.utils.workers import default_workers
 
 #: Problem codes, what they mean (shown in the summary table and docs/data.md).
 PROBLEM_CODES: dict[str, str] = {
@@ -344,7 +345,7 @@ def _verify(root: str | os.PathLike[str] | None, *, split: str, labels_dir: str 
     t0 = time.perf_counter()
     root_path = resolve_data_root(root)
     report = VerifyReport(root=str(root_path))
-    workers = workers or min(8, (os.cpu_count() or 2))
+    workers = default_workers(None, workers)
     try:
         ds = open_dataset(root_path, split=split, labels_dir=labels_dir)
     except BadInputError as exc:
