@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from m3vos.analysis.entropy_report import EntropyReport, compute_entropy, nan_to_none
+from m3vos.analysis.entropy_report import EntropyReport, compute_entropy
+from m3vos.utils.jsonvalues import nan_to_none
 
 ALL = "all"
 COLUMNS = ["dataset", "benchmark", "group", "unit", "n", "videos", "first_half", "latter_half", "change",

@@ -19,6 +19,7 @@ import pandas as pd
 
 from m3vos.analysis import entropy as E
 from m3vos.errors import BadInputError
+from m3vos.utils.jsonvalues import nan_to_none
 
 DEFINITIONS = ("official", "lbp")
 _INT = re.compile(r"\d+")
@@ -180,12 +181,3 @@ def write_entropy_report(report: EntropyReport, out_dir: str | Path) -> list[Pat
     return report.files
 
 
-def nan_to_none(x: Any) -> Any:
-    """NaN is not JSON: null instead, recursively."""
-    if isinstance(x, float) and math.isnan(x):
-        return None
-    if isinstance(x, dict):
-        return {k: nan_to_none(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [nan_to_none(v) for v in x]
-    return x

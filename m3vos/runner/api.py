@@ -10,13 +10,11 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import platform
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from m3vos import __version__
 from m3vos.errors import BadInputError, EnvError, M3vosError
@@ -26,6 +24,7 @@ from m3vos.runner.options import _torch_cuda_count, parse_gpus, parse_shard, res
 from m3vos.runner.schedule import longest_first, shard as shard_names
 from m3vos.runner.store import RUN_SCHEMA, RunStore
 from m3vos.trackers.base import Tracker
+from m3vos.utils.signals import sigterm_as_interrupt
 from m3vos.utils.workers import default_workers
 
 
@@ -125,23 +124,6 @@ def _environment(devices: list[str]) -> dict[str, Any]:
         if torch.cuda.is_available():
             env["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return env
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Schedulers stop jobs with SIGTERM: treat it like Ctrl-C so temp folders are removed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 def _now() -> str:
@@ -344,7 +326,7 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
         run_log.start()
 
     status = "complete"
-    with lock, make_progress(enabled=progress) as bar, _sigterm_as_interrupt():
+    with lock, make_progress(enabled=progress) as bar, sigterm_as_interrupt():
         vid_task = bar.add_task("videos", total=len(todo), status="")
         frm_task = bar.add_task("frames", total=sum(frames[n] for n in todo), status="")
         t_track = time.perf_counter()

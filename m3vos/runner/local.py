@@ -22,6 +22,7 @@ from m3vos.runner.process import failure_record
 from m3vos.runner.resources import LocalWorker, local_plan
 from m3vos.trackers.base import Tracker
 from m3vos.utils.lifeline import die_with_parent
+from m3vos.utils.signals import sigterm_raises_interrupt
 
 
 def run_serial(job: Job, names: list[str], device: str, on_event: EventFn,
@@ -34,10 +35,6 @@ def run_serial(job: Job, names: list[str], device: str, on_event: EventFn,
             on_event(kind, name, rec)
     finally:
         worker.close()
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def _share_cores(threads: int, torch_too: bool) -> None:
@@ -67,7 +64,7 @@ def _worker_main(job: Job, spec: LocalWorker, tasks: Any, results: Any, parent: 
     except BaseException as exc:  # setup failure: the main process aborts the run
         results.send(("fatal", "", failure_record("", exc), wid))
         return
-    signal.signal(signal.SIGTERM, _interrupt)
+    sigterm_raises_interrupt()
     results.send(("ready", "", spec.device, wid))
     try:
         while True:

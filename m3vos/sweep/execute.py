@@ -40,7 +40,7 @@ class SweepResult:
     wall_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        from m3vos.analysis.entropy_report import nan_to_none
+        from m3vos.utils.jsonvalues import nan_to_none
 
         return nan_to_none({"out": str(self.out), "reference": self.reference, "metric": self.metric,
                             "ran": self.ran, "skipped": self.skipped, "failed": self.failed,

@@ -117,7 +117,7 @@ def write_tables(df: pd.DataFrame, out_dir: str | Path, stem: str = "sweep") -> 
     """`<stem>.md`, `.csv`, `.json` and `.tex`, each written atomically."""
     import json
 
-    from m3vos.analysis.entropy_report import nan_to_none
+    from m3vos.utils.jsonvalues import nan_to_none
     from m3vos.utils.atomic import atomic_write_text
 
     out_dir = Path(out_dir)
