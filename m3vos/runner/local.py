@@ -13,13 +13,13 @@ import multiprocessing.connection as mp_connection
 import os
 import signal
 import time
-from collections import Counter, deque
 from typing import Any, Iterator
 
 from m3vos.errors import EnvError, M3vosError
 from m3vos.runner.job import EventFn, Job, VideoWorker
 from m3vos.runner.process import failure_record
 from m3vos.runner.resources import LocalWorker, local_plan
+from m3vos.runner.retries import Retries
 from m3vos.trackers.base import Tracker
 from m3vos.utils.lifeline import die_with_parent
 from m3vos.utils.signals import sigterm_raises_interrupt
@@ -117,10 +117,9 @@ class WorkerPool:
     def __init__(self, job: Job, names: list[str], devices: list[str], on_event: EventFn, *,
                  max_retries: int = 2, poll: float = 0.2) -> None:
         self.job, self.on_event, self.poll = job, on_event, poll
-        self.max_retries = max_retries
         self.ctx = mp.get_context("spawn")  # fork + CUDA/OpenCV threads is unsafe
-        self.pending: deque[str] = deque(names)
-        self.attempts: Counter[str] = Counter()
+        self.retries = Retries(job, names, on_event, max_retries)
+        self.pending = self.retries.pending
         self.exit_codes: dict[str, list[int | None]] = {}
         self.slots = [_Slot(spec) for spec in local_plan(devices)]
         self.torch_too = _needs_torch(job)
@@ -229,36 +228,16 @@ class WorkerPool:
             slot.deaths += 1
             name, slot.current = slot.current, None
             if name is not None:
-                self.attempts[name] += 1
                 self.exit_codes.setdefault(name, []).append(code)
-                if self.attempts[name] > self.max_retries:
-                    self._give_up(name)
-                else:
-                    self.pending.appendleft(name)  # retried next, by whichever worker is free
-            # Replace it, unless it keeps dying without ever running a video.
-            # Replace it (bounded: a death while running costs a video an attempt; deaths while
-            # idle or loading are allowed max_retries + 1 times per slot).
+                codes = ", ".join(map(str, self.exit_codes[name]))
+                self.retries.lost(name, f"worker process died (exit code {codes})")
             if (self.pending or any(s.current for s in self.slots)) and \
-                    (name is not None or slot.deaths <= self.max_retries + 1):
+                    self.retries.may_replace(name is not None, slot.deaths):
                 self._start(slot)
         if self.pending and all(s.proc is None for s in self.slots):
             codes = sorted({s for s in (c for cs in self.exit_codes.values() for c in cs) if s is not None})
-            why = f"no worker process left to run it (exit codes {codes})" if codes else "no worker process left"
-            while self.pending:
-                name = self.pending.popleft()
-                rec = {"video": name, "error": why, "kind": "WorkerDied"}
-                self.job.store().write_failed(name, rec)
-                self.on_event("failed", name, rec)
-
-    def _give_up(self, name: str) -> None:
-        codes = ", ".join(map(str, self.exit_codes[name]))
-        rec = {"video": name, "kind": "WorkerDied", "attempts": self.attempts[name],
-               "error": f"worker process died (exit code {codes}) while running this video, "
-                        f"{self.attempts[name]} time(s); not retried again (--max-retries {self.max_retries})"}
-        store = self.job.store()
-        store.clean_temps(name)  # what the dead worker was writing
-        store.write_failed(name, rec)
-        self.on_event("failed", name, rec)
+            self.retries.fail_pending(f"no worker process left to run it (exit codes {codes})" if codes
+                                      else "no worker process left")
 
 
 def run_pool(job: Job, names: list[str], devices: list[str], on_event: EventFn,
