@@ -91,12 +91,12 @@ def score_predictions(preds: str | os.PathLike[str], dataset: DatasetLike, *, pr
         video = dataset.video(name)
         tasks.append(VideoTask(name=name, gt_paths=tuple(video.mask_paths), pred_dir=preds / name,
                                options=options, frame_stems=_frame_stems(video),
-                               gt_dir=getattr(video, "annotations_dir", None)))
+                               gt_dir=video.annotations_dir))
     scores = {s.name: s for s in _run(tasks, workers, on_video_done, on_start)}
     ordered = [scores[n] for n in names]
     for s in ordered:
         warnings.extend(s.warnings)
-    identity = dict(dataset.identity()) if hasattr(dataset, "identity") else {}
+    identity = dict(dataset.identity())
     # what ground truth was scored, so that runs on different data are never compared (contract)
     identity["fingerprint"] = dataset_fingerprint(dataset, names)
     return ScoreResult(options=options, dataset=identity, videos=ordered, warnings=warnings,

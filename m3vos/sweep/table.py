@@ -129,14 +129,9 @@ def write_tables(df: pd.DataFrame, out_dir: str | Path, stem: str = "sweep") -> 
 
 def speed_accuracy_plot(df: pd.DataFrame, path: str | Path, *, metric: str = "J-Mean", title: str = "") -> Path:
     """Frames/s against `metric` with CI bars; the Pareto front joined and ringed."""
-    import matplotlib
+    from m3vos.analysis.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from m3vos.utils.atomic import atomic_path
-
-    path = Path(path)
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
     x, y = df["frames/s"].to_numpy(float), df[metric].to_numpy(float)
     lo = np.clip(y - df[f"{metric} CI low"].to_numpy(float), 0, None)
@@ -157,8 +152,4 @@ def speed_accuracy_plot(df: pd.DataFrame, path: str | Path, *, metric: str = "J-
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)
