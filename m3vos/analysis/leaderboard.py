@@ -14,7 +14,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,9 @@ from m3vos.analysis.stats import DEFAULT_BOOT, DEFAULT_SEED, boot_means, percent
 from m3vos.errors import BadInputError
 from m3vos.metrics.contract import RANDOM_WEIGHTS_MARK, check_comparable, metric_spec, provenance
 from m3vos.utils.jsonvalues import nan_to_none
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
 
 DEFAULT_METRIC = "J-Mean"
 #: Other metrics shown beside the ranking metric when every entry has them.
@@ -221,8 +224,10 @@ class Leaderboard:
         def f(x: float | None, sign: bool = False) -> str:
             return self._num(x, sign, digits=3)
 
-        for c, just in (("rank", "right"), ("name", "left"), (f"{self.metric} [95% CI]", "right"),
-                        (f"vs {self.reference} [95% CI]", "right"), ("objects", "right")):
+        columns: list[tuple[str, JustifyMethod]] = [
+            ("rank", "right"), ("name", "left"), (f"{self.metric} [95% CI]", "right"),
+            (f"vs {self.reference} [95% CI]", "right"), ("objects", "right")]
+        for c, just in columns:
             t.add_column(c, justify=just)
         for e in self.entries:
             diff = "ref" if e.name == self.reference else \

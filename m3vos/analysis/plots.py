@@ -51,7 +51,7 @@ def bars_by_value(rows_by_run: dict[str, list[dict[str, Any]]], metric: str, pat
     x = np.arange(len(values))
     for j, (run, rows) in enumerate(rows_by_run.items()):
         by = {r["value"]: r for r in rows}
-        ys = [by[v].get(metric) if v in by and by[v].get(metric) is not None else np.nan for v in values]
+        ys: list[Any] = [by[v].get(metric) if v in by and by[v].get(metric) is not None else np.nan for v in values]
         ns = [by[v]["n_objects"] if v in by else 0 for v in values]
         bars = ax.bar(x + (j - (n_runs - 1) / 2) * width, ys, width, label=run or metric,
                       color=COLORS[j % len(COLORS)])

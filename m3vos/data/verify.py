@@ -236,7 +236,7 @@ def _verify_video(video: Any, quick: bool, sparse_ok: bool = False) -> _VideoRes
         shape, prob = _check_frame(p)
         if prob:
             res.problems.append(prob)
-        elif size is not None and shape != size:
+        elif size is not None and shape is not None and shape != size:
             res.problems.append(Problem("size_mismatch", str(p), f"frame is {shape[0]}x{shape[1]}, its masks "
                                         f"are {size[0]}x{size[1]}", "re-download the frames or masks of this video"))
     return res

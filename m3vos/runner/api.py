@@ -236,6 +236,7 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
     from m3vos.trackers.random_weights import WARNING, random_seed
 
     seed_w = random_seed(weights_file)
+    weights_sha: str | None
     if seed_w is not None:   # a different seed is a different run; never mixed with real weights
         weights_sha = str(weights_file)
     else:

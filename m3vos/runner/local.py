@@ -8,6 +8,7 @@ so a pool run resumes like a serial one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing as mp
 import multiprocessing.connection as mp_connection
 import os
@@ -31,7 +32,7 @@ def run_serial(job: Job, names: list[str], device: str, on_event: EventFn,
     try:
         for name in names:
             on_event("start", name, device)
-            kind, rec = worker.run(name, progress=lambda n, _name=name: on_event("frames", _name, n))
+            kind, rec = worker.run(name, progress=functools.partial(on_event, "frames", name))
             on_event(kind, name, rec)
     finally:
         worker.close()
@@ -72,7 +73,11 @@ def _worker_main(job: Job, spec: LocalWorker, tasks: Any, results: Any, parent: 
             if name is None:
                 break
             results.send(("start", name, spec.requested, wid))
-            kind, rec = worker.run(name, progress=lambda n, _name=name: results.send(("frames", _name, n, wid)))
+
+            def progress(n: int, _name: str = name) -> None:
+                results.send(("frames", _name, n, wid))
+
+            kind, rec = worker.run(name, progress=progress)
             results.send((kind, name, rec, wid))
     except KeyboardInterrupt:
         pass  # the temp folder is already gone (atomic_dir); the main process reports
@@ -235,8 +240,8 @@ class WorkerPool:
                     self.retries.may_replace(name is not None, slot.deaths):
                 self._start(slot)
         if self.pending and all(s.proc is None for s in self.slots):
-            codes = sorted({s for s in (c for cs in self.exit_codes.values() for c in cs) if s is not None})
-            self.retries.fail_pending(f"no worker process left to run it (exit codes {codes})" if codes
+            seen = sorted({s for s in (c for cs in self.exit_codes.values() for c in cs) if s is not None})
+            self.retries.fail_pending(f"no worker process left to run it (exit codes {seen})" if seen
                                       else "no worker process left")
 
 

@@ -59,6 +59,8 @@ class CutieTracker(Tracker):
                                     hint=f"pass an existing .pth, or run `m3vos weights download "
                                          f"{self.weights_name}`")
             return self.weights
+        if self.weights_name is None:
+            raise BadInputError(f"{self.name} has no default checkpoint", hint="pass --weights PATH")
         from m3vos.trackers.weights import resolve_weights
 
         return resolve_weights(self.weights_name)
