@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from helpers_cutie import ONE_THREAD_ENV, one_thread, parity_dir, seeded_weights  # noqa: F401
+from helpers_cutie import ONE_THREAD_ENV, one_thread, own_weights, synth_clip  # noqa: F401
 
 torch = pytest.importorskip("torch")
 
@@ -65,15 +65,13 @@ def test_probabilities_back_to_original_size_then_argmax():
 
 # ---------------------------------------------------------------------------- the tracker
 @pytest.fixture(scope="module")
-def weights(shared_dir, tmp_path_factory):
-    return seeded_weights(shared_dir, tmp_path_factory, "cutie_small")
+def weights(tmp_path_factory):
+    return own_weights(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def clip(shared_dir):
-    with np.load(parity_dir(shared_dir) / "cutie_small_reference.npz") as z:
-        return (z["new_object_fifo/frames"][:6, ::2, ::2].copy(),
-                z["new_object_fifo/gt_masks"][:6, ::2, ::2].copy())
+def clip(tmp_path_factory):
+    return synth_clip(tmp_path_factory, objects=3, frames=6, height=48, width=80)
 
 
 def test_tracker_follows_the_contract_with_late_objects(weights, clip):
