@@ -6,6 +6,7 @@ else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -14,7 +15,7 @@ class M3vosError(Exception):
 
     exit_code: int = 2
 
-    def __init__(self, message: str, *, path: str | Path | None = None, hint: str | None = None,
+    def __init__(self, message: str, *, path: str | os.PathLike[str] | None = None, hint: str | None = None,
                  exit_code: int | None = None) -> None:
         self.message = message
         self.path = Path(path) if path is not None else None

@@ -225,15 +225,9 @@ score.__doc__ = SCORE_HELP
 
 def _exit_cleanly_on_sigterm() -> None:
     """A killed run (SIGTERM) unwinds like Ctrl-C: the worker pool is terminated, nothing is written."""
-    import signal
+    from m3vos.utils.signals import sigterm_raises_interrupt
 
-    def _raise(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        signal.signal(signal.SIGTERM, _raise)
-    except ValueError:  # not the main thread (embedded use): leave signals alone
-        pass
+    sigterm_raises_interrupt()
 
 
 def _breakdown_function(names: list[str]) -> Any:

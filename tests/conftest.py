@@ -18,9 +18,11 @@ SHARED = Path(os.environ.get("M3VOS_SHARED", REPO.parent / "shared"))
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    """`../shared` beside the checkout (fixtures, generators, official metadata)."""
+    """`../shared` beside the checkout (official fixtures, generators, metadata): only tests
+    against the official code's outputs or files ask for it; the others use `m3vos.data.synth`."""
     if not (SHARED / "fixtures").is_dir():
-        pytest.skip(f"needs the shared fixtures folder at {SHARED} (set M3VOS_SHARED to point at it)")
+        pytest.skip(f"compares against the official code's outputs or label files, which live in "
+                    f"../shared: not found at {SHARED} (set M3VOS_SHARED to point at it)")
     return SHARED
 
 

@@ -62,6 +62,14 @@ def write_split(root: Path, names: list[str]) -> None:
     (root / "ImageSets" / "val.txt").write_text("\n".join(names) + "\n")
 
 
+def vost_dataset(root: Path, names: list[str], *, frames: int = 5) -> Path:
+    """A VOST-like dataset of `write_video` videos listed in `ImageSets/val.txt`."""
+    for n in names:
+        write_video(root, n, frames=frames)
+    write_split(root, names)
+    return root
+
+
 def png_tree(out: Path) -> dict[str, bytes]:
     """Every prediction PNG under `out` (relative path -> bytes), hidden folders excluded."""
     tree = {}

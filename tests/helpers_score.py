@@ -58,3 +58,17 @@ def dev_set(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def broken_set(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One sequence plus the generator's bad-input cases under PredictionsBroken/<case>/."""
     return generate_set(shared_dir, tmp_path_factory.getbasetemp(), num_seqs=1, broken=True)
+
+
+class Reordered:
+    """The same dataset with its videos listed in the opposite order."""
+
+    def __init__(self, ds) -> None:
+        self._ds = ds
+        self.video_names = list(reversed(ds.video_names))
+
+    def video(self, name: str):
+        return self._ds.video(name)
+
+    def identity(self) -> dict:
+        return self._ds.identity()

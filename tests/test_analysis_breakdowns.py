@@ -171,7 +171,7 @@ def test_official_metadata_labels_legacy_keys_and_unlabelled_objects(shared_dir,
     want = [0.2, 0.4, 0.8, 0.6]
     keys = ["0049_clipoff_wood_1_1", "0052_assemble_firework_2_1", "0052_assemble_firework_2_2",
             "0169_Melting_cans_1_1"]
-    from m3vos.analysis.keys import strip_prefix
+    from m3vos.data.labels import strip_prefix
 
     in_easy = [v for k, v in zip(keys, want) if k in easy or strip_prefix(k) in easy]
     d = {r["value"]: r for r in section["difficulty"]}

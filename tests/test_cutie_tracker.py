@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from helpers_cutie import ONE_THREAD_ENV, one_thread, parity_dir, seeded_weights  # noqa: F401
+from helpers_cutie import ONE_THREAD_ENV, one_thread, own_weights, synth_clip  # noqa: F401
 
 torch = pytest.importorskip("torch")
 
@@ -42,11 +42,13 @@ def test_frame_and_mask_files_follow_the_official_loader(tmp_path):
     pal = Image.fromarray(mask, mode="P")
     pal.putpalette([0, 0, 0, 128, 0, 0] * 128)
     pal.save(tmp_path / "m.png")
-    image, original = eval_io.load_frame(tmp_path / "f.png", 480)
-    assert original == (500, 600) and tuple(image.shape) == (3, 480, 576)
+    with Image.open(tmp_path / "f.png") as im:            # the official loader: PIL, RGB
+        image = eval_io.resize_image(eval_io.image_to_tensor(np.asarray(im.convert("RGB"))), 480)
+    assert tuple(image.shape) == (3, 480, 576)
     assert image.dtype == torch.float32 and float(image.max()) == pytest.approx(200 / 255)
     assert float(image[:, :, :200].max()) == 0.0  # far from the edge: untouched by the filter
-    loaded = eval_io.load_mask(tmp_path / "m.png", 480)
+    with Image.open(tmp_path / "m.png") as im:            # ids kept as they are, not converted
+        loaded = eval_io.resize_mask(np.asarray(im), 480)
     assert loaded.shape == (480, 576) and set(np.unique(loaded)) <= {0, 3, 7}
     expected = np.asarray(Image.fromarray(mask).resize((576, 480), Image.NEAREST))
     assert np.array_equal(loaded, expected)
@@ -63,15 +65,13 @@ def test_probabilities_back_to_original_size_then_argmax():
 
 # ---------------------------------------------------------------------------- the tracker
 @pytest.fixture(scope="module")
-def weights(shared_dir, tmp_path_factory):
-    return seeded_weights(shared_dir, tmp_path_factory, "cutie_small")
+def weights(tmp_path_factory):
+    return own_weights(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def clip(shared_dir):
-    with np.load(parity_dir(shared_dir) / "cutie_small_reference.npz") as z:
-        return (z["new_object_fifo/frames"][:6, ::2, ::2].copy(),
-                z["new_object_fifo/gt_masks"][:6, ::2, ::2].copy())
+def clip(tmp_path_factory):
+    return synth_clip(tmp_path_factory, objects=3, frames=6, height=48, width=80)
 
 
 def test_tracker_follows_the_contract_with_late_objects(weights, clip):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import errno
 import hashlib
 import io
@@ -238,12 +240,9 @@ def test_cli_checksum_mismatch_and_malicious_archive(release_tgz: bytes, tmp_pat
 
 
 def test_cli_gdrive_without_gdown(tmp_path: Path, cli) -> None:
-    pytest.importorskip  # gdown is an optional extra; this checks the message when it is absent
-    try:
-        import gdown  # noqa: F401
+    # gdown is an optional extra; this checks the message when it is absent
+    if importlib.util.find_spec("gdown") is not None:
         pytest.skip("gdown is installed")
-    except ImportError:
-        pass
     proc = cli("data", "download", "--source", "gdrive", "--dest", tmp_path / "g", check=2)
     assert "gdown" in proc.stderr and "pip install" in proc.stderr
 

@@ -132,10 +132,12 @@ def test_fetch_labels_from_a_mirror(meta: Path, tmp_path: Path, cli) -> None:
     assert "9/9" in proc.stdout
 
 
-def test_cached_labels_are_found_without_a_labels_dir(meta: Path, tmp_path: Path) -> None:
-    cache = lab.labels_cache_dir()
-    shutil.copytree(meta, cache)
-    root = _fake_release(tmp_path, {"0233_generate_iodine_1": 1})
+def test_cached_labels_are_found_without_a_labels_dir(tmp_path: Path) -> None:
+    from m3vos.data.synth import make_synthetic_dataset
+
+    synth = make_synthetic_dataset(tmp_path / "s", videos=2, frames=4)
+    shutil.copytree(synth / "meta", lab.labels_cache_dir())   # as after `m3vos data labels`
+    root = _fake_release(tmp_path / "r", {open_dataset(synth).video_names[0]: 1})
     obj = open_dataset(root).objects()[0]
     assert obj.transition is not None and obj.group in taxonomy.GROUPS
 
@@ -161,11 +163,14 @@ def test_target_object_json_of_unknown_shape_is_not_trusted(tmp_path: Path) -> N
     assert lab.read_target_objects(p) is None       # a format we do not know: no id check at all
 
 
-def test_label_cache_adds_to_a_datasets_own_labels(meta: Path, tmp_path: Path) -> None:
+def test_label_cache_adds_to_a_datasets_own_labels(tmp_path: Path) -> None:
     from m3vos.data.synth import make_synthetic_dataset
 
-    shutil.copytree(meta, lab.labels_cache_dir())          # as after `m3vos data labels`
+    # a cache of other videos' labels (where both label a video, the cache wins: see _merged)
+    other = make_synthetic_dataset(tmp_path / "other", videos=3, frames=4, seed=2)
+    shutil.copytree(other / "meta", lab.labels_cache_dir())   # as after `m3vos data labels`
     root = make_synthetic_dataset(tmp_path / "s", videos=2, frames=4)
+    assert not set(open_dataset(other).video_names) & set(open_dataset(root).video_names)
     objs = open_dataset(root).objects()
     assert objs and all(o.transition in taxonomy.TRANSITIONS for o in objs)
     assert {o.label_source for o in objs} == {str(root / "meta" / "all_phase_label.json")}

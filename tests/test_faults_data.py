@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from helpers_data import FileServerState, serve_files
 from helpers_faults import read_only, slow_handler
+from helpers_cli import one_line_error
 
 
 def _synth(root: Path, videos: int = 1, frames: int = 4) -> Path:
@@ -39,12 +40,6 @@ def _tgz(root: Path, top: str = "M3-VOS", extra: list[tarfile.TarInfo] | None = 
     return buf.getvalue()
 
 
-def _one_line(proc: subprocess.CompletedProcess) -> str:
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
-    return lines[0]
-
-
 def test_fault04_a_link_that_escapes_after_the_top_folder_is_lifted_is_refused(cli, tmp_path):
     src = _synth(tmp_path / "src")
     link = tarfile.TarInfo("M3-VOS/data/leak")       # inside while under M3-VOS/, outside once lifted
@@ -55,7 +50,7 @@ def test_fault04_a_link_that_escapes_after_the_top_folder_is_lifted_is_refused(c
     with serve_files(FileServerState(files={"/ds.tar.gz": _tgz(src, extra=[link])})) as (url, _):
         proc = cli("data", "download", "--source", "url", "--url", f"{url}/ds.tar.gz", "--dest", dest,
                    "--no-remember", check=2)
-    assert "points outside the dataset" in _one_line(proc) and "leak" in proc.stderr
+    assert "points outside the dataset" in one_line_error(proc) and "leak" in proc.stderr
     assert not dest.exists() and not list((tmp_path / "dl").glob(".ds*"))
 
 
@@ -121,20 +116,20 @@ def test_fault14_write_manifest_on_a_read_only_dataset_is_an_environment_error(c
     root = _synth(tmp_path / "ds")
     with read_only(root):
         proc = cli("data", "verify", root, "--write-manifest", check=3)
-    assert "cannot write the manifest" in _one_line(proc)
+    assert "cannot write the manifest" in one_line_error(proc)
 
 
 def test_fault15_url_and_digest_mistakes_fail_before_any_transfer(cli, tmp_path):
     with serve_files(FileServerState(files={"/ds.tar.gz": b"x" * 1000})) as (url, st):
-        line = _one_line(cli("data", "download", "--source", "url", "--url", f"{url}/ds.tar.gz", "--sha256", "abc",
+        line = one_line_error(cli("data", "download", "--source", "url", "--url", f"{url}/ds.tar.gz", "--sha256", "abc",
                              "--dest", tmp_path / "a", check=2))
         assert "not a sha256 digest" in line and st.log == []
     local = tmp_path / "local.tar.gz"
     local.write_bytes(b"x")
-    assert "not an http(s) URL" in _one_line(cli("data", "download", "--source", "url", "--url", local,
+    assert "not an http(s) URL" in one_line_error(cli("data", "download", "--source", "url", "--url", local,
                                                  "--dest", tmp_path / "b", check=2))
     t0 = time.monotonic()
-    assert "not an http(s) URL" in _one_line(cli("data", "download", "--source", "url", "--url",
+    assert "not an http(s) URL" in one_line_error(cli("data", "download", "--source", "url", "--url",
                                                  "htp://example.org/ds.tar.gz", "--dest", tmp_path / "c", check=2))
     assert time.monotonic() - t0 < 20          # no backoff-and-retry of a typo
 
@@ -180,7 +175,7 @@ def test_fault18_data_hints_name_real_options(cli, tmp_path):
     report = json.loads(cli("data", "verify", root, "--json", check=1).stdout)
     fixes = " ".join(p["fix"] for p in report["problems"])
     assert "--write-manifest" in fixes and "--rebuild-manifest" not in fixes
-    line = _one_line(cli("data", "verify", check=2))
+    line = one_line_error(cli("data", "verify", check=2))
     assert "ROOT" in line
 
 
@@ -189,7 +184,7 @@ def test_fault14_environment_errors_anywhere_are_exit_3_not_a_traceback(cli, tmp
     ro.mkdir()
     with read_only(ro):
         proc = cli("data", "synth", ro / "ds", "--videos", "1", "--frames", "3", check=3)
-    line = _one_line(proc)
+    line = one_line_error(proc)
     assert "Read-only file system" in line or "Permission denied" in line
     full = tmp_path / "full"
     full.mkdir()
@@ -198,6 +193,6 @@ def test_fault14_environment_errors_anywhere_are_exit_3_not_a_traceback(cli, tmp
         pytest.skip("needs root and tmpfs mounts to fill a disk")
     try:
         proc = cli("data", "synth", full / "ds", "--videos", "2", "--frames", "40", check=3)
-        assert "No space left on device" in _one_line(proc)
+        assert "No space left on device" in one_line_error(proc)
     finally:
         subprocess.run(["umount", str(full)], capture_output=True)

@@ -16,17 +16,12 @@ from pathlib import Path
 import pytest
 from helpers_faults import read_only
 from helpers_run import synth_dataset
+from helpers_cli import one_line_error
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     return synth_dataset(tmp_path_factory.mktemp("faults_run") / "ds", videos=2, frames=5)
-
-
-def _one_line(proc: subprocess.CompletedProcess) -> str:
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
-    return lines[0]
 
 
 def test_fault01_force_never_removes_a_path_outside_the_output_folder(cli, data, tmp_path):
@@ -50,7 +45,7 @@ def test_fault02_demo_refuses_a_folder_that_is_not_its_own(cli, tmp_path):
     (target / "data").mkdir(parents=True)
     (target / "data" / "precious.txt").write_text("my dataset")
     proc = cli("demo", "--out", target, "--videos", "1", "--frames", "4", check=2, timeout=120)
-    assert "not empty" in _one_line(proc) and str(target) in proc.stderr
+    assert "not empty" in one_line_error(proc) and str(target) in proc.stderr
     assert (target / "data" / "precious.txt").read_text() == "my dataset"
 
 
@@ -68,7 +63,7 @@ def test_fault06_a_second_run_into_the_same_folder_is_refused_naming_the_holder(
             time.sleep(0.05)
         assert first.poll() is None
         proc = cli("run", "--model", slow, "--data", data, "--out", out, check=2)
-        line = _one_line(proc)
+        line = one_line_error(proc)
         assert f"pid {first.pid}" in line and socket.gethostname() in line
         # The refused run touched nothing: the first run's temporary folder is still there.
         assert list(out.glob(".tmp-*")) and first.poll() is None
@@ -99,7 +94,7 @@ def test_fault14_unwritable_out_is_an_environment_error(cli, data, tmp_path):
     ro.mkdir()
     with read_only(ro):
         proc = cli("run", "--model", "static", "--data", data, "--out", ro / "preds", check=3)
-    assert "cannot write the output folder" in _one_line(proc)
+    assert "cannot write the output folder" in one_line_error(proc)
 
 
 def test_fault16_a_run_refused_as_bad_input_leaves_no_run_json(cli, data, tmp_path):
@@ -109,7 +104,7 @@ def test_fault16_a_run_refused_as_bad_input_leaves_no_run_json(cli, data, tmp_pa
     env = {"PYTHONPATH": os.pathsep.join([str(no_ray), os.environ.get("PYTHONPATH", "")])}
     out = tmp_path / "out"
     proc = cli("run", "--model", "static", "--data", data, "--out", out, "--executor", "ray", env=env, check=2)
-    assert "needs Ray" in _one_line(proc)
+    assert "needs Ray" in one_line_error(proc)
     assert not (out / "run.json").exists()
     cli("run", "--model", "flow", "--data", data, "--out", out, check=0)   # another model: not locked out
 
@@ -120,12 +115,12 @@ def test_fault17_external_tracker_cwd_timeout_and_kept_log(cli, data, tmp_path):
                       "sys.exit(3)\n")
     bad_cwd = tmp_path / "cwd.yaml"
     bad_cwd.write_text(f"command: [{sys.executable!r}, {str(script)!r}, '{{out}}']\ncwd: no_such_folder\n")
-    line = _one_line(cli("run", "--model", bad_cwd, "--data", data, "--out", tmp_path / "o1", check=2))
+    line = one_line_error(cli("run", "--model", bad_cwd, "--data", data, "--out", tmp_path / "o1", check=2))
     assert "`cwd`" in line and "no_such_folder" in line and "cannot start" not in line
 
     nan = tmp_path / "nan.yaml"
     nan.write_text(f"command: [{sys.executable!r}, {str(script)!r}, '{{out}}']\ntimeout: .nan\n")
-    assert "`timeout`" in _one_line(cli("run", "--model", nan, "--data", data, "--out", tmp_path / "o2", check=2))
+    assert "`timeout`" in one_line_error(cli("run", "--model", nan, "--data", data, "--out", tmp_path / "o2", check=2))
 
     failing = tmp_path / "failing.yaml"
     failing.write_text(f"command: [{sys.executable!r}, {str(script)!r}, '{{out}}']\n")
@@ -141,6 +136,6 @@ def test_fault17_external_tracker_cwd_timeout_and_kept_log(cli, data, tmp_path):
 
 def test_fault18_run_hints_are_right(cli, data, tmp_path):
     assert "m3vos[ray]" in cli("run", "--help", check=0).stdout
-    line = _one_line(cli("run", "--model", "static", "--data", data, "--out", tmp_path / "o", "--videos", "nope",
+    line = one_line_error(cli("run", "--model", "static", "--data", data, "--out", tmp_path / "o", "--videos", "nope",
                          check=2))
     assert "data info" not in line and "ImageSets" in line

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers_cli import one_line_error
 
 
 def _synth(root: Path, videos: int = 2, frames: int = 5) -> Path:
@@ -30,12 +30,6 @@ def _gt_as_preds(root: Path, preds: Path) -> list[str]:
     return names
 
 
-def _one_line(proc: subprocess.CompletedProcess) -> str:
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
-    return lines[0]
-
-
 @pytest.fixture
 def ds(tmp_path) -> Path:
     return _synth(tmp_path / "ds")
@@ -51,7 +45,7 @@ def test_fault19_gt_frame_size_change_inside_a_video_is_bad_input(cli, ds, tmp_p
     write_mask(frame, ids)
     preds = tmp_path / "preds"
     _gt_as_preds(ds, preds)          # predictions follow the ground truth, frame by frame
-    line = _one_line(cli("score", preds, "--data", ds, "-j", "1", check=2))
+    line = one_line_error(cli("score", preds, "--data", ds, "-j", "1", check=2))
     assert "ground-truth frame is 40x40" in line and frame.name in line and str(video) in line
 
 
@@ -65,14 +59,14 @@ def test_fault19_ids_on_an_empty_first_frame_warn_and_fail_strict(cli, ds, tmp_p
     write_mask(first, np.zeros_like(read_mask(first)))     # no object in the first annotated frame
     proc = cli("score", preds, "--data", ds, "--format", "json", check=0)
     assert "not ground-truth objects" in proc.stderr + proc.stdout
-    line = _one_line(cli("score", preds, "--data", ds, "--strict", "-j", "1", check=2))
+    line = one_line_error(cli("score", preds, "--data", ds, "--strict", "-j", "1", check=2))
     assert "prediction holds id(s)" in line and video.name in line
 
 
 def test_fault19_missing_empty_refuses_a_folder_without_any_prediction(cli, ds, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    line = _one_line(cli("score", empty, "--data", ds, "--missing", "empty", "-j", "1", check=2))
+    line = one_line_error(cli("score", empty, "--data", ds, "--missing", "empty", "-j", "1", check=2))
     assert "no prediction folder matches" in line
     assert not (empty / "results.json").exists()
     # one video with predictions is enough: the other is scored as empty, with a warning
@@ -88,7 +82,7 @@ def test_fault19_case_twins_among_predictions_are_an_error(cli, ds, tmp_path):
     name = _gt_as_preds(ds, preds)[0]
     png = sorted((preds / name).glob("*.png"))[1]
     (preds / name / f"{png.stem}.PNG").write_bytes(png.read_bytes())
-    line = _one_line(cli("score", preds, "--data", ds, "-j", "1", check=2))
+    line = one_line_error(cli("score", preds, "--data", ds, "-j", "1", check=2))
     assert "two predictions for frame" in line and png.stem in line
 
 
@@ -96,7 +90,7 @@ def test_fault18_frame_name_hint_uses_seven_digits(cli, ds, tmp_path):
     preds = tmp_path / "preds"
     name = _gt_as_preds(ds, preds)[0]
     shutil.copy(sorted((preds / name).glob("*.png"))[0], preds / name / "99.png")
-    line = _one_line(cli("score", preds, "--data", ds, "-j", "1", check=2))
+    line = one_line_error(cli("score", preds, "--data", ds, "-j", "1", check=2))
     assert "0000001.png" in line and "00001.png" not in line.replace("0000001.png", "")
 
 
@@ -108,12 +102,12 @@ def test_fault03_rejected_arguments_and_failed_scoring_never_lose_earlier_result
     assert "results.json" in before
     for bad in (["--videos", "nope"], ["--fail-under", "No-Such-Metric=0.5"], ["--breakdown", "nope"],
                 ["--fail-under", "J-Mean=70"]):
-        _one_line(cli("score", preds, "--data", ds, "-j", "1", *bad, check=2))
+        one_line_error(cli("score", preds, "--data", ds, "-j", "1", *bad, check=2))
         assert {p.name: p.read_bytes() for p in preds.iterdir() if p.is_file()} == before, bad
     # valid arguments, broken predictions: the old numbers stop being current, but are kept
     frame = sorted(next(p for p in sorted(preds.iterdir()) if p.is_dir()).glob("*.png"))[1]
     frame.unlink()
-    line = _one_line(cli("score", preds, "--data", ds, "-j", "1", check=2))
+    line = one_line_error(cli("score", preds, "--data", ds, "-j", "1", check=2))
     assert frame.name in line and "previous-results" in line
     assert not (preds / "results.json").exists()
     kept = preds / ".m3vos" / "previous-results"

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
 from helpers_data import FileServerState, serve_files
+from helpers_cli import one_line_error
 
 torch = pytest.importorskip("torch")
-
-
-def _one_line(proc: subprocess.CompletedProcess) -> str:
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
-    return lines[0]
 
 
 def test_fault09_a_download_that_fails_the_load_check_is_not_kept(cli):
@@ -25,7 +19,7 @@ def test_fault09_a_download_that_fails_the_load_check_is_not_kept(cli):
         cli("weights", "download", "cutie-small-nomose", env=env, check=2, timeout=120)
         rows = {r["name"]: r for r in json.loads(cli("weights", "list", "--json", check=0).stdout)}
         assert rows["cutie-small-nomose"]["present"] is False
-        line = _one_line(cli("weights", "download", "cutie-small-nomose", env=env, check=2, timeout=120))
+        line = one_line_error(cli("weights", "download", "cutie-small-nomose", env=env, check=2, timeout=120))
         assert "a rerun downloads it again" in line
     assert len(st.log) == 2                      # the rerun asked the server again
 
@@ -39,5 +33,5 @@ def test_fault11_a_checkpoint_of_nan_fails_the_check(cli, tmp_path):
     torch.save({k: (torch.full_like(v, float("nan")) if v.is_floating_point() else v) for k, v in state.items()},
                bad)
     cli("weights", "check", "cutie-small", good, check=0, timeout=120)
-    line = _one_line(cli("weights", "check", "cutie-small", bad, check=2, timeout=120))
+    line = one_line_error(cli("weights", "check", "cutie-small", bad, check=2, timeout=120))
     assert "NaN or inf" in line and "download the checkpoint again" in line

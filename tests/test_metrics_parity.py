@@ -9,25 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers_score import broken_set, dev_set, reference  # noqa: F401  (fixtures)
+from helpers_score import Reordered, broken_set, dev_set, reference  # noqa: F401  (fixtures)
 from m3vos.data.dataset import open_dataset
 from m3vos.metrics import score_predictions
 
 TOL = 1e-6
-
-
-class Reordered:
-    """The same dataset with its videos listed in the opposite order."""
-
-    def __init__(self, ds) -> None:
-        self._ds = ds
-        self.video_names = list(reversed(ds.video_names))
-
-    def video(self, name: str):
-        return self._ds.video(name)
-
-    def identity(self) -> dict:
-        return self._ds.identity()
 
 
 @pytest.fixture(scope="module")
@@ -102,60 +88,3 @@ def test_f_under_both_protocols_is_the_same_number(dev_scores: dict) -> None:
     for key in davis:
         assert davis[key]["F-Mean"] == m3[key]["F-Mean"]
         assert davis[key]["J-Mean"] == m3[key]["J-Mean"]
-
-
-def test_results_do_not_depend_on_workers_or_video_order(dev_scores: dict) -> None:
-    # "greedy" ran with 1 worker over the reversed set, "m3vos" with 2 in set order; all but
-    # J_cc (which the two variants define differently) must be identical, bit for bit.
-    fast, slow = dev_scores["m3vos"], dev_scores["greedy"]
-    same = [m for m in fast.metrics if m != "J_cc-Mean"]
-    assert sorted(slow.per_object) == sorted(fast.per_object)
-    for key, obj in fast.per_object.items():
-        assert {m: obj[m] for m in same} == {m: slow.per_object[key][m] for m in same}, key
-    assert {m: fast.global_metrics[m] for m in same} == {m: slow.global_metrics[m] for m in same}
-    a, b = fast.to_dict()["per_frame"], slow.to_dict()["per_frame"]
-    assert all(a[k]["J"] == b[k]["J"] and a[k]["F"] == b[k]["F"] for k in a)
-
-
-def test_killed_run_leaves_no_results_and_no_workers(dev_set: Path, tmp_path: Path) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "results.json").write_text("{}")  # an earlier run's file is moved aside, not kept nor lost
-    proc = subprocess.Popen([sys.executable, "-m", "m3vos_cli", "score", str(dev_set / "Predictions"),
-                             "--data", str(dev_set), "--out", str(out), "--workers", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not _children(proc.pid) and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    workers = _children(proc.pid)
-    assert workers, "the scorer never started its workers"
-    proc.send_signal(signal.SIGTERM)
-    rc = proc.wait(timeout=60)
-    assert rc != 0
-    assert "Traceback" not in proc.stderr.read()
-    assert [p.name for p in out.iterdir()] == [".m3vos"]
-    assert (out / ".m3vos" / "previous-results" / "results.json").read_text() == "{}"
-    time.sleep(0.5)
-    assert not [p for p in workers if os.path.exists(f"/proc/{p}") and _state(p) != "Z"]
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as fh:
-            return [int(x) for x in fh.read().split()]
-    except OSError:
-        return []
-
-
-def _state(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "gone"

@@ -11,24 +11,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from helpers_cutie import ONE_THREAD_ENV as ONE_THREAD, one_thread, own_weights  # noqa: E402,F401
+
 from m3vos.errors import BadInputError  # noqa: E402
 from m3vos.trackers.base import VideoInput  # noqa: E402
 from m3vos.trackers.parity.reference import compare_variant, load_reference  # noqa: E402
 
 PARITY = "fixtures/parity"
-#: One intra-op thread: on a shared 2-core machine, two threads spin against other jobs and
-#: make small-frame steps 10-50x slower; results do not depend on it beyond 1e-5.
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _seeded_weights_module(shared_dir: Path):
     spec = importlib.util.spec_from_file_location("m3vos_test_seeded_weights",
                                                   shared_dir / PARITY / "seeded_weights.py")
@@ -48,6 +37,18 @@ def seeded(shared_dir, tmp_path_factory):
     torch.save(state, revos)
     torch.save({k: v for k, v in state.items() if not k.startswith("readout_fuser.")}, base)
     return {"revos": revos, "cutie-base": base, "sha256": sw.state_dict_digest(state)}
+
+
+@pytest.fixture(scope="module")
+def own(tmp_path_factory):
+    """Our own ReVOS network with seeded random parameters, and its Cutie-base part: for the
+    tests of behaviour (no ../shared needed)."""
+    revos = own_weights(tmp_path_factory, "revos")
+    base = revos.with_name("cutie_base_part_of_revos.pth")
+    if not base.is_file():
+        state = torch.load(revos, weights_only=True)
+        torch.save({k: v for k, v in state.items() if not k.startswith("readout_fuser.")}, base)
+    return {"revos": revos, "cutie-base": base}
 
 
 @pytest.fixture(scope="module")
@@ -116,19 +117,19 @@ def test_alpha_one_without_reverse_is_exactly_cutie_base(seeded, network):
     assert not torch.equal(boosted_steps[2].prob, plain[2])
 
 
-def test_cutie_checkpoint_into_revos_names_the_16_fuser_keys(seeded):
+def test_cutie_checkpoint_into_revos_names_the_16_fuser_keys(own):
     from m3vos.trackers.models import load_model
 
     with pytest.raises(BadInputError) as err:
-        load_model("revos", seeded["cutie-base"])
+        load_model("revos", own["cutie-base"])
     message = str(err.value)
     assert "\n" not in message and "16 missing" in message
     for key in ("readout_fuser.distributor.x_transform.weight", "readout_fuser.block1.conv.weight",
                 "readout_fuser.block2.conv2.bias"):
         assert key in message
-    assert str(seeded["cutie-base"]) in message
+    assert str(own["cutie-base"]) in message
     # and the real file loads strictly
-    model = load_model("revos", seeded["revos"])
+    model = load_model("revos", own["revos"])
     assert sum(k.startswith("readout_fuser.") for k in model.state_dict()) == 16
 
 
@@ -159,13 +160,13 @@ def _video(n=7):
     return VideoInput("clip", frames, given, [1, 2, 3], labels[0].shape), given
 
 
-def test_tracker_reemits_frames_and_the_last_write_wins(seeded):
+def test_tracker_reemits_frames_and_the_last_write_wins(own):
     from m3vos.trackers.registry import get_tracker
 
     cls = get_tracker("revos")
     assert cls.capabilities.offline and cls.capabilities.needs_weights and cls.weights_name == "revos"
     video, given = _video()
-    outs = list(cls(weights=seeded["revos"], config={"T": 3, "L": 3}).track(video))
+    outs = list(cls(weights=own["revos"], config={"T": 3, "L": 3}).track(video))
     # passes after frames 2 (1, 0), 5 (4, 3, 2) and at the end, 6 (5, 4, 3)
     assert [o.frame for o in outs] == [0, 1, 2, 1, 0, 3, 4, 5, 4, 3, 2, 6, 5, 4, 3]
     final = {o.frame: o.label_map() for o in outs}
@@ -176,7 +177,7 @@ def test_tracker_reemits_frames_and_the_last_write_wins(seeded):
     np.testing.assert_array_equal(final[3], given[3])
     assert {1, 2} <= set(np.unique(final[5]).tolist()) <= {0, 1, 2, 3}
     # with reverse passes off, each frame is emitted once; the passes did change frames
-    off = list(cls(weights=seeded["revos"], config={"reverse": "false"}).track(video))
+    off = list(cls(weights=own["revos"], config={"reverse": "false"}).track(video))
     assert [o.frame for o in off] == list(range(7))
     assert (off[3].label_map() != final[3]).any()
     assert any((final[t] != off[t].label_map()).any() for t in (1, 2, 4, 5))
@@ -193,14 +194,14 @@ def test_tracker_bad_config_and_missing_weights_are_one_line_errors(tmp_path):
         ReVOSTracker(weights=tmp_path / "nope.pth")
 
 
-def test_run_revos_end_to_end_on_synthetic_data_and_score(seeded, tmp_path, cli):
+def test_run_revos_end_to_end_on_synthetic_data_and_score(own, tmp_path, cli):
     import json
 
     from m3vos.data.synth import make_synthetic_dataset
 
     root = make_synthetic_dataset(tmp_path / "synth", videos=1, frames=6, height=32, width=48)
     out = tmp_path / "preds"
-    cli("run", "--model", "revos", "--weights", seeded["revos"], "--data", root, "--out", out,
+    cli("run", "--model", "revos", "--weights", own["revos"], "--data", root, "--out", out,
         "--device", "cpu", "--config", "T=3", "--config", "L=2", env=ONE_THREAD, check=0)
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "complete" and run["tracker"]["name"] == "revos"
@@ -211,18 +212,18 @@ def test_run_revos_end_to_end_on_synthetic_data_and_score(seeded, tmp_path, cli)
     results = json.loads((out / "results.json").read_text())
     assert 0.0 <= results["global"]["J-Mean"] <= 1.0 and results["per_object"]
     # a Cutie checkpoint is refused with the missing fuser keys, exit 2, one line
-    bad = cli("run", "--model", "revos", "--weights", seeded["cutie-base"], "--data", root,
+    bad = cli("run", "--model", "revos", "--weights", own["cutie-base"], "--data", root,
               "--out", tmp_path / "bad", "--device", "cpu", env=ONE_THREAD)
     assert bad.returncode == 2, bad.stdout + bad.stderr
     assert "16 missing key(s)" in bad.stderr and "readout_fuser.block1.conv1.weight" in bad.stderr
     assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) <= 12
 
 
-def test_tracker_handles_void_empty_masks_and_a_vanishing_object(seeded):
+def test_tracker_handles_void_empty_masks_and_a_vanishing_object(own):
     from m3vos.trackers.revos.tracker import ReVOSTracker
 
     frames, labels = tiny_clip(5)
-    tracker = ReVOSTracker(weights=seeded["revos"], config={"T": 2, "L": 2})
+    tracker = ReVOSTracker(weights=own["revos"], config={"T": 2, "L": 2})
     # an annotation with nothing in it (only void): every frame is background, no crash
     empty = np.where(labels[0] > 0, 255, 0).astype(np.uint8)
     outs = list(tracker.track(VideoInput("empty", frames, {0: empty}, [], empty.shape)))

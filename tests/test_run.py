@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers_run import leftovers, plugin_env, png_tree, synth_dataset, write_split, write_video
+from helpers_run import leftovers, plugin_env, png_tree, synth_dataset, vost_dataset, write_split, write_video
+from helpers_cli import one_line_error
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +25,7 @@ def data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def slow_data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("slow") / "ds"
-    names = ["a_video", "b_video", "c_video"]
-    for n in names:
-        write_video(root, n, frames=12)
-    write_split(root, names)
-    return root
+    return vost_dataset(tmp_path_factory.mktemp("slow") / "ds", ["a_video", "b_video", "c_video"], frames=12)
 
 
 def _gt(data: Path) -> dict[str, list[Path]]:
@@ -205,36 +201,30 @@ def test_external_command_tracker_matches_static_and_its_failures_are_reported(c
     assert "needs a `command`" in proc.stderr
 
 
-def _one_line_error(proc: subprocess.CompletedProcess) -> str:
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
-    return lines[0]
-
-
 def test_bad_input_gets_one_line_and_exit_2(cli, data, tmp_path):
     out = tmp_path / "out"
     base = ["run", "--data", data, "--out", out]
-    line = _one_line_error(cli(*base, "--model", "sam9", check=2))
+    line = one_line_error(cli(*base, "--model", "sam9", check=2))
     assert "unknown model 'sam9'" in line and "static" in line and "flow" in line
-    line = _one_line_error(cli("run", "--model", "static", "--data", tmp_path / "nowhere", "--out", out, check=2))
+    line = one_line_error(cli("run", "--model", "static", "--data", tmp_path / "nowhere", "--out", out, check=2))
     assert "nowhere" in line
-    line = _one_line_error(cli(*base, "--model", "m3vos_testplugin:NeedsWeightsTracker", env=plugin_env(), check=2))
+    line = one_line_error(cli(*base, "--model", "m3vos_testplugin:NeedsWeightsTracker", env=plugin_env(), check=2))
     assert "m3vos weights download cutie-small-mega" in line
-    line = _one_line_error(cli(*base, "--model", "static", "--device", "cuda", check=2))
+    line = one_line_error(cli(*base, "--model", "static", "--device", "cuda", check=2))
     assert "CUDA is not available" in line or "torch is not installed" in line
-    assert "bad --shard" in _one_line_error(cli(*base, "--model", "static", "--shard", "2/2", check=2))
+    assert "bad --shard" in one_line_error(cli(*base, "--model", "static", "--shard", "2/2", check=2))
     assert not out.exists()  # nothing is written before the input is known to be good
 
     cli(*base, "--model", "static", check=0)
-    line = _one_line_error(cli(*base, "--model", "flow", check=2))
+    line = one_line_error(cli(*base, "--model", "flow", check=2))
     assert "another run's results" in line and "--force" in line
-    line = _one_line_error(cli(*base, "--model", "static", "--config", "x=1", check=2))
+    line = one_line_error(cli(*base, "--model", "static", "--config", "x=1", check=2))
     assert "another run's results" in line
     cli(*base, "--model", "flow", "--force", check=0)
     assert json.loads((out / "run.json").read_text())["tracker"]["name"] == "flow"
     foreign = tmp_path / "foreign"
     (foreign / "some_video").mkdir(parents=True)
-    assert "no run.json" in _one_line_error(cli("run", "--model", "static", "--data", data, "--out", foreign, check=2))
+    assert "no run.json" in one_line_error(cli("run", "--model", "static", "--data", data, "--out", foreign, check=2))
 
 
 def test_option_mistakes_are_caught_before_anything_is_written(data, tmp_path):

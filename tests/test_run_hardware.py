@@ -15,16 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers_run import leftovers, plugin_env, write_split, write_video
+from helpers_run import leftovers, plugin_env, vost_dataset
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def _dataset(root: Path, names: list[str], frames: int = 5) -> Path:
-    for n in names:
-        write_video(root, n, frames=frames)
-    write_split(root, names)
-    return root
 
 
 # --- scheduling logic (the CUDA paths that cannot run here) --------------------------------
@@ -73,7 +66,7 @@ def test_local_gpu_requests_are_checked_against_the_visible_gpus():
 
 
 def test_gpus_on_a_machine_without_cuda_is_exit_2_at_once(cli, tmp_path):
-    root = _dataset(tmp_path / "ds", ["v1"])
+    root = vost_dataset(tmp_path / "ds", ["v1"])
     t = time.monotonic()
     proc = cli("run", "--model", "flow", "--data", root, "--out", tmp_path / "out", "--gpus", "0,0", check=2)
     assert "no usable CUDA GPU" in proc.stderr and "Traceback" not in proc.stderr
@@ -83,7 +76,7 @@ def test_gpus_on_a_machine_without_cuda_is_exit_2_at_once(cli, tmp_path):
 # --- local workers -------------------------------------------------------------------------
 
 def test_workers_get_a_thread_budget_in_their_environment(cli, tmp_path):
-    root = _dataset(tmp_path / "ds", ["v1", "v2", "v3"])
+    root = vost_dataset(tmp_path / "ds", ["v1", "v2", "v3"])
     probe = tmp_path / "probe"
     cli("run", "--model", "m3vos_testplugin.probe:ProbeTracker", "--data", root, "--out", tmp_path / "out",
         "--workers", "2", "--config", f"probe_dir={probe}", env=plugin_env({"OMP_NUM_THREADS": "7"}), check=0)
@@ -96,7 +89,7 @@ def test_workers_get_a_thread_budget_in_their_environment(cli, tmp_path):
 
 def test_a_video_that_kills_its_worker_is_retried_then_failed_and_the_worker_replaced(cli, tmp_path):
     names = ["v1", "v2", "v3", "v4"]
-    root = _dataset(tmp_path / "ds", names)
+    root = vost_dataset(tmp_path / "ds", names)
     out = tmp_path / "out"
     proc = cli("run", "--model", "m3vos_testplugin:FailingTracker", "--data", root, "--out", out,
                "--workers", "2", "--max-retries", "2", "--config", "die_on=v1", env=plugin_env(), check=1)
@@ -133,7 +126,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find the worker processes")
 def test_workers_die_with_a_parent_killed_by_sigkill(tmp_path):
-    root = _dataset(tmp_path / "ds", ["v1", "v2", "v3", "v4"], frames=8)
+    root = vost_dataset(tmp_path / "ds", ["v1", "v2", "v3", "v4"], frames=8)
     out = tmp_path / "out"
     env = dict(os.environ, **plugin_env())
     proc = subprocess.Popen([sys.executable, "-m", "m3vos_cli", "run", "--model", "m3vos_testplugin:SlowTracker",
@@ -165,7 +158,7 @@ def test_workers_die_with_a_parent_killed_by_sigkill(tmp_path):
 # --- logs, precision, torch ----------------------------------------------------------------
 
 def test_non_tty_runs_log_one_line_per_video_and_quiet_silences_it(cli, tmp_path):
-    root = _dataset(tmp_path / "ds", ["v1", "v2"])
+    root = vost_dataset(tmp_path / "ds", ["v1", "v2"])
     proc = cli("run", "--model", "flow", "--data", root, "--out", tmp_path / "a", "--json", check=0)
     lines = proc.stderr.splitlines()
     assert any("done v1: 5 frames" in ln for ln in lines) and any("done v2: 5 frames" in ln for ln in lines)
@@ -191,7 +184,7 @@ def test_heartbeat_reports_rate_and_eta():
 
 
 def test_precision_is_recorded_and_an_option_without_effect_warns(cli, tmp_path):
-    root = _dataset(tmp_path / "ds", ["v1"])
+    root = vost_dataset(tmp_path / "ds", ["v1"])
     probe = tmp_path / "probe"
     out = tmp_path / "out"
     proc = cli("run", "--model", "m3vos_testplugin.probe:TorchProbeTracker", "--data", root, "--out", out,
@@ -237,7 +230,7 @@ def no_torch(tmp_path) -> dict[str, str]:
 
 
 def test_a_model_tracker_without_torch_is_exit_2_with_the_install_hint(cli, tmp_path, no_torch):
-    root = _dataset(tmp_path / "ds", ["v1"])
+    root = vost_dataset(tmp_path / "ds", ["v1"])
     proc = cli("run", "--model", "cutie-small", "--data", root, "--out", tmp_path / "out", env=no_torch, check=2)
     assert ("cutie-small needs PyTorch: pip install torch (CPU) or the CUDA build, then pip install "
             "'m3vos[torch]'") in proc.stderr and "Traceback" not in proc.stderr
@@ -279,7 +272,7 @@ def test_revos_reverse_passes_do_not_decode_frames_again(tmp_path):
     from m3vos.trackers.base import VideoInput
     from m3vos.trackers.revos.tracker import ReVOSTracker
 
-    root = _dataset(tmp_path / "ds", ["v1"], frames=7)
+    root = vost_dataset(tmp_path / "ds", ["v1"], frames=7)
     from m3vos.data.dataset import open_dataset
 
     src = VideoSource.from_video(open_dataset(root).video("v1"))
@@ -326,7 +319,7 @@ def test_gpu_check_timing_code_runs_on_a_tiny_cpu_video(tmp_path):
 
 
 def test_local_workers_that_never_finish_loading_stop_the_run_with_a_message(cli, tmp_path):
-    root = _dataset(tmp_path / "ds", ["v1", "v2"])
+    root = vost_dataset(tmp_path / "ds", ["v1", "v2"])
     t = time.monotonic()
     proc = cli("run", "--model", "m3vos_testplugin.probe:SlowStartTracker", "--data", root, "--out",
                tmp_path / "out", "--workers", "2", "--config", f"probe_dir={tmp_path / 'probe'}",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers_run import leftovers, plugin_env, png_tree, synth_dataset, write_split, write_video
+from helpers_run import leftovers, plugin_env, png_tree, synth_dataset, vost_dataset
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +73,7 @@ def test_shard_assignment_is_deterministic_and_balanced_by_frames():
 
 
 def test_a_worker_that_dies_is_recorded_and_the_others_finish(cli, tmp_path):
-    root = tmp_path / "ds"
-    names = ["v1", "v2", "v3"]
-    for n in names:
-        write_video(root, n, frames=5)
-    write_split(root, names)
+    root = vost_dataset(tmp_path / "ds", ["v1", "v2", "v3"], frames=5)
     out = tmp_path / "out"
     proc = cli("run", "--model", "m3vos_testplugin:FailingTracker", "--data", root, "--out", out,
                "--workers", "2", "--config", "die_on=v2", env=plugin_env(), check=1)
@@ -97,10 +93,7 @@ def test_ray_executor_matches_serial(cli, data, serial, tmp_path):
 
 
 def test_ctrl_c_stops_a_worker_pool_cleanly(tmp_path):
-    root = tmp_path / "ds"
-    for n in ("v1", "v2", "v3"):
-        write_video(root, n, frames=8)
-    write_split(root, ["v1", "v2", "v3"])
+    root = vost_dataset(tmp_path / "ds", ["v1", "v2", "v3"], frames=8)
     out = tmp_path / "out"
     env = dict(os.environ, **plugin_env())
     proc = subprocess.Popen([sys.executable, "-m", "m3vos_cli", "run", "--model", "m3vos_testplugin:SlowTracker",

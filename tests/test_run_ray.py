@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers_run import PLUGIN_SRC, leftovers, write_split, write_video
+from helpers_run import PLUGIN_SRC, leftovers, vost_dataset
 
 pytestmark = [pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                                  reason="ray is not installed (pip install 'm3vos[ray]')"),
@@ -44,12 +44,7 @@ def ray_session():
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("ray") / "ds"
-    names = ["v1", "v2", "v3"]
-    for n in names:
-        write_video(root, n, frames=4)
-    write_split(root, names)
-    return root
+    return vost_dataset(tmp_path_factory.mktemp("ray") / "ds", ["v1", "v2", "v3"], frames=4)
 
 
 def test_cli_on_a_cluster_without_gpus_is_exit_2_with_what_exists(cli, data, tmp_path):

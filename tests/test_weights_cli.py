@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from helpers_cutie_network import manifest, seeded_weights_module  # noqa: E402
+from helpers_cutie import own_weights  # noqa: E402
 from helpers_data import FileServerState, serve_files  # noqa: E402
 
 
@@ -23,11 +23,8 @@ class RunsCode:
 
 
 @pytest.fixture(scope="module")
-def seeded_small(shared_dir, tmp_path_factory):
-    sw = seeded_weights_module(shared_dir)
-    path = tmp_path_factory.mktemp("cli_w") / "seeded_small.pth"
-    torch.save(sw.generate_state_dict(manifest(shared_dir, "cutie_small"), seed=0), path)
-    return path
+def seeded_small(tmp_path_factory):
+    return own_weights(tmp_path_factory, "cutie-small")
 
 
 def test_list_download_list(cli, seeded_small):

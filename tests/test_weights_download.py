@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from helpers_cutie_network import manifest, seeded_weights_module  # noqa: E402
+from helpers_cutie import own_weights  # noqa: E402
 from helpers_data import FileServerState, serve_files  # noqa: E402
 
 from m3vos.utils.download import DownloadError  # noqa: E402
@@ -21,12 +21,8 @@ from m3vos.trackers import weights as W  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def seeded_bytes(shared_dir, tmp_path_factory) -> bytes:
-    sw = seeded_weights_module(shared_dir)
-    sd = sw.generate_state_dict(manifest(shared_dir, "cutie_small"), seed=0)
-    path = tmp_path_factory.mktemp("seeded") / "w.pth"
-    torch.save(sd, path)
-    return path.read_bytes()
+def seeded_bytes(tmp_path_factory) -> bytes:
+    return own_weights(tmp_path_factory, "cutie-small").read_bytes()
 
 
 def test_table_and_cache_paths(monkeypatch, tmp_path):

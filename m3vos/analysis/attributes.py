@@ -53,25 +53,14 @@ def map_videos(fn: Callable[..., Any], items: list[Any], *, workers: int | None 
                on_done: Callable[[Any], None] | None = None, **kwargs: Any) -> list[Any]:
     """`[fn(item, **kwargs) for item in items]`, on a process pool when `workers` > 1 (same results)."""
     import functools
-    import os
 
-    workers = min(workers or os.cpu_count() or 1, len(items)) if items else 1
-    call = functools.partial(fn, **kwargs)
-    if workers <= 1:
-        out = []
-        for item in items:
-            out.append(call(item))
-            if on_done:
-                on_done(item)
-        return out
-    from m3vos.utils.pool import worker_pool
+    from m3vos.utils.pool import pool_map
 
-    with worker_pool(workers) as pool:
-        out = []
-        for item, res in zip(items, pool.imap(call, items)):
-            out.append(res)
-            if on_done:
-                on_done(item)
+    out = []
+    for item, res in zip(items, pool_map(functools.partial(fn, **kwargs), items, workers=workers)):
+        out.append(res)
+        if on_done:
+            on_done(item)
     return out
 
 _INT = re.compile(r"\d+")
@@ -126,23 +115,14 @@ def geometry_of_video(video: Any) -> dict[int, dict[str, float]]:
 
 def entropy_of_video(video: Any, *, max_frames: int = ENTROPY_FRAMES) -> dict[int, dict[str, Any]]:
     """m3vos `lbp` entropy per object: sampled curve, half means and change."""
-    from m3vos.analysis.entropy import object_lbp_entropy, sample_indices, split_halves
+    from m3vos.analysis.entropy import object_lbp_curves, sample_indices, split_halves
 
-    ids = list(video.object_ids)
     paths = video.mask_paths
-    picks = sample_indices(len(paths), max_frames)
-    curves: dict[int, tuple[list[int], list[float]]] = {k: ([], []) for k in ids}
-    for i in picks:
-        m = read_mask(paths[i])
-        for k in ids:
-            e = object_lbp_entropy(m, k)
-            if not math.isnan(e):
-                curves[k][0].append(i)
-                curves[k][1].append(e)
+    curves = object_lbp_curves(paths, video.object_ids, sample_indices(len(paths), max_frames))
     n = max(len(paths) - 1, 1)
     out: dict[int, dict[str, Any]] = {}
-    for k, (frames, values) in curves.items():
-        h = split_halves(frames, values)
+    for k, pts in curves.items():
+        h = split_halves([i for i, _ in pts], [e for _, e in pts])
         out[k] = {"entropy_first": h.first_half, "entropy_second": h.second_half,
                   "entropy_change": h.change,
                   "entropy_curve": [[round(f / n, 4), round(v, 4)] for f, v in zip(h.frames, h.values)]}

@@ -138,13 +138,13 @@ def quantile_bins(q: int = 4, *, log: bool = False) -> Binner:
 
 
 def length_bins(edges: Sequence[int] = (150, 300, 450, 600)) -> Binner:
-    edges = [0, *edges, math.inf]
+    bounds: list[float] = [0, *edges, math.inf]
 
     def fn(s: pd.Series) -> pd.Series:
         def one(v: Any) -> str:
             if v is None or not np.isfinite(v):
                 return UNKNOWN
-            for lo, hi in zip(edges[:-1], edges[1:]):
+            for lo, hi in zip(bounds[:-1], bounds[1:]):
                 if lo <= v < hi:
                     return f"{lo}+ frames" if hi == math.inf else f"{lo}-{hi - 1} frames"
             return UNKNOWN

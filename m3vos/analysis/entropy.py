@@ -193,19 +193,6 @@ def official_grey_entropies(gray: np.ndarray) -> dict[int, float]:
     return {int(g): float(shannon_entropy(official_histogram(gray == g))) for g in np.unique(gray) if g}
 
 
-def official_mask_entropy(gray: np.ndarray) -> float:
-    """Official per-frame value: mean over non-zero grey values of shannon_entropy(hist); NaN if none."""
-    values = list(official_grey_entropies(gray).values())
-    return float(np.mean(values)) if values else math.nan
-
-
-def official_png_entropy(path: str | Path) -> float:
-    """`official_mask_entropy` of a mask PNG opened as the official script does (PIL `convert('L')`)."""
-    from m3vos.data.masks import read_mask_gray
-
-    return official_mask_entropy(read_mask_gray(path)[1])
-
-
 @dataclass
 class HalfEntropy:
     """One video's (or object's) entropy curve and its two half means."""
@@ -231,11 +218,6 @@ def split_halves(frames: list[int], values: list[float]) -> HalfEntropy:
     vs = [values[i] for i in order]
     mid = len(vs) // 2
     return HalfEntropy(fs, vs, _nanless_mean(vs[:mid]), _nanless_mean(vs[mid:]))
-
-
-def official_video_entropy(mask_paths: Iterable[Path], *, frame_filter=None) -> HalfEntropy:
-    """The official `get_entropy_for_dir` on one video's mask PNGs (see `official_video_curves`)."""
-    return official_video_curves(mask_paths, frame_filter=frame_filter)[0]
 
 
 def official_video_curves(mask_paths: Iterable[Path], *, frame_filter=None
@@ -276,17 +258,6 @@ def official_video_curves(mask_paths: Iterable[Path], *, frame_filter=None
     if last_num <= 1:
         return HalfEntropy(list(by_num), list(by_num.values()), math.nan, math.nan), curves
     return split_halves(list(by_num), list(by_num.values())), curves
-
-
-def official_dataset_entropy(per_video: Iterable[HalfEntropy]) -> tuple[float, float]:
-    """Official dataset value: mean over videos of each half, NaN videos dropped per half separately."""
-    firsts, seconds = [], []
-    for h in per_video:
-        if not math.isnan(h.first_half):
-            firsts.append(h.first_half)
-        if not math.isnan(h.second_half):
-            seconds.append(h.second_half)
-    return _nanless_mean(firsts), _nanless_mean(seconds)
 
 
 # --------------------------------------------------------------------------------------------
@@ -339,3 +310,19 @@ def sample_indices(n: int, max_frames: int | None) -> list[int]:
     if not max_frames or n <= max_frames:
         return list(range(n))
     return sorted({int(round(x)) for x in np.linspace(0, n - 1, max_frames)})
+
+
+def object_lbp_curves(mask_paths: Sequence[Path], object_ids: Iterable[int], picks: Iterable[int] | None = None
+                      ) -> dict[int, list[tuple[int, float]]]:
+    """Each object's m3vos `lbp` entropy curve: (frame index, value) for the frames in `picks`
+    (default: all) where the object is present, in frame order."""
+    from m3vos.data.masks import read_mask
+
+    curves: dict[int, list[tuple[int, float]]] = {int(k): [] for k in object_ids}
+    for i in sorted(set(range(len(mask_paths))) if picks is None else set(picks)):
+        ids = read_mask(mask_paths[i])
+        for k, pts in curves.items():
+            e = object_lbp_entropy(ids, k)
+            if not math.isnan(e):
+                pts.append((i, e))
+    return curves

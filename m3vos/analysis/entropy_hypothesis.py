@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from m3vos.analysis.entropy_report import EntropyReport, compute_entropy, nan_to_none
+from m3vos.analysis.entropy_report import EntropyReport, compute_entropy
+from m3vos.utils.jsonvalues import nan_to_none
 
 ALL = "all"
 COLUMNS = ["dataset", "benchmark", "group", "unit", "n", "videos", "first_half", "latter_half", "change",
@@ -96,14 +97,9 @@ def to_markdown(df: pd.DataFrame) -> str:
 
 def hypothesis_plot(df: pd.DataFrame, path: str | Path, *, title: str) -> Path:
     """Forest plot: latter-half minus first-half entropy with its 95% CI, one line per row."""
-    import matplotlib
+    from m3vos.analysis.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from m3vos.utils.atomic import atomic_path
-
-    path = Path(path)
+    plt = pyplot()
     n = max(len(df), 1)
     fig, ax = plt.subplots(figsize=(6.4, 1.2 + 0.32 * n), dpi=120)
     ys = list(range(len(df)))[::-1]
@@ -120,11 +116,7 @@ def hypothesis_plot(df: pd.DataFrame, path: str | Path, *, title: str) -> Path:
 
     ax.set_title("\n".join(textwrap.wrap(title, 70)), fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)
 
 
 def write_hypothesis(h: Hypothesis, out_dir: str | Path) -> list[Path]:

@@ -8,7 +8,6 @@ its J.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import pandas as pd
 
 from m3vos.analysis import entropy as E
 from m3vos.errors import BadInputError
+from m3vos.utils.jsonvalues import nan_to_none
 
 DEFINITIONS = ("official", "lbp")
 _INT = re.compile(r"\d+")
@@ -41,21 +41,6 @@ def _official_video(video: Any, picks: set[int] | None) -> tuple[E.HalfEntropy, 
     return E.official_video_curves(video.mask_paths, frame_filter=keep)
 
 
-def _lbp_video(video: Any, picks: set[int] | None) -> dict[int, list[tuple[int, float]]]:
-    from m3vos.data.masks import read_mask
-
-    curves: dict[int, list[tuple[int, float]]] = {k: [] for k in video.object_ids}
-    for i, p in enumerate(video.mask_paths):
-        if picks is not None and i not in picks:
-            continue
-        ids = read_mask(p)
-        for k in curves:
-            e = E.object_lbp_entropy(ids, k)
-            if not math.isnan(e):
-                curves[k].append((i, e))
-    return curves
-
-
 def _video_entropy(vm: Any, *, definition: str, max_frames: int | None
                    ) -> tuple[dict[str, Any], list[dict[str, Any]], list[tuple[float, float]]]:
     """One video's row, its objects' rows and its curve (a process-pool worker)."""
@@ -68,7 +53,7 @@ def _video_entropy(vm: Any, *, definition: str, max_frames: int | None
         order = {f: i for i, f in enumerate(sorted(h.frames))}
         curve = [(order[f] / max(len(order) - 1, 1), v) for f, v in zip(h.frames, h.values)]
     else:
-        obj_curves = _lbp_video(vm, picks)
+        obj_curves = E.object_lbp_curves(vm.mask_paths, vm.object_ids, picks)
         per_frame: dict[int, list[float]] = {}
         for pts in obj_curves.values():
             for i, e in pts:
@@ -180,12 +165,3 @@ def write_entropy_report(report: EntropyReport, out_dir: str | Path) -> list[Pat
     return report.files
 
 
-def nan_to_none(x: Any) -> Any:
-    """NaN is not JSON: null instead, recursively."""
-    if isinstance(x, float) and math.isnan(x):
-        return None
-    if isinstance(x, dict):
-        return {k: nan_to_none(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [nan_to_none(v) for v in x]
-    return x

@@ -38,6 +38,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from m3vos.errors import EnvError
+from m3vos.utils.jsonvalues import nan_to_none
 
 FORMATS = ("md", "csv", "json", "tex")
 _TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -198,11 +199,9 @@ def _plain(v: Any) -> Any:
         return None
     if hasattr(v, "item"):
         v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
     if isinstance(v, (list, tuple)):
         return [_plain(x) for x in v]
-    return v
+    return nan_to_none(v)
 
 
 def to_csv(df: pd.DataFrame, style: TableStyle | None = None) -> str:

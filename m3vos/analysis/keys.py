@@ -9,16 +9,11 @@ a key is also accepted with the prefix added or removed when that names exactly 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, Iterable
 
-_PREFIX = re.compile(r"^\d{4}_")
+from m3vos.data.labels import KeyIndex
+
 _KEY = re.compile(r"^(?P<video>.+)_(?P<id>\d+)$")
-
-
-def strip_prefix(name: str) -> str:
-    """`0123_melt_ice_1` -> `melt_ice_1`; names without the prefix are returned unchanged."""
-    return _PREFIX.sub("", name, count=1)
 
 
 def split_key(key: str) -> tuple[str, int] | None:
@@ -27,35 +22,20 @@ def split_key(key: str) -> tuple[str, int] | None:
     return (m.group("video"), int(m.group("id"))) if m else None
 
 
-@dataclass
 class VideoIndex:
-    """Video names of a dataset, findable by exact name or by legacy (prefix-less) name."""
+    """Video names of a dataset, findable by exact name or by legacy (prefix-less) name: the
+    labels' `KeyIndex` rule, so results and label files match names the same way."""
 
-    names: set[str]
-    by_legacy: dict[str, str | None]   # prefix-less name -> full name (None when ambiguous)
+    def __init__(self, index: KeyIndex) -> None:
+        self._index = index
 
     @classmethod
     def build(cls, names: Iterable[str]) -> "VideoIndex":
-        names = set(names)
-        legacy: dict[str, str | None] = {}
-        for n in names:
-            short = strip_prefix(n)
-            if short == n:
-                continue
-            legacy[short] = None if short in legacy else n
-        return cls(names, legacy)
+        return cls(KeyIndex((n, n) for n in names))
 
     def resolve(self, video: str) -> str | None:
         """The dataset's name for `video` (exact, then with / without the legacy prefix)."""
-        if video in self.names:
-            return video
-        found = self.by_legacy.get(video)
-        if found:
-            return found
-        short = strip_prefix(video)
-        if short != video and short in self.names:
-            return short
-        return None
+        return self._index.match(video)
 
 
 def resolve_entry(key: str, entry: dict[str, Any], index: VideoIndex) -> tuple[str, int] | None:

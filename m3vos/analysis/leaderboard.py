@@ -14,7 +14,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,10 @@ from m3vos.analysis.results_io import ResultsFolder, load_many, load_results
 from m3vos.analysis.stats import DEFAULT_BOOT, DEFAULT_SEED, boot_means, percentile_ci, video_weights
 from m3vos.errors import BadInputError
 from m3vos.metrics.contract import RANDOM_WEIGHTS_MARK, check_comparable, metric_spec, provenance
+from m3vos.utils.jsonvalues import nan_to_none
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
 
 DEFAULT_METRIC = "J-Mean"
 #: Other metrics shown beside the ranking metric when every entry has them.
@@ -195,7 +199,7 @@ class Leaderboard:
                 "direction": "higher" if self.higher_is_better else "lower", "units": "fractions",
                 "reference": self.reference, "mixed": self.mixed,
                 "n_common_objects": self.n_common, "n_videos": self.n_videos, "n_boot": self.n_boot,
-                "seed": self.seed, "entries": [_clean(asdict(e)) for e in self.entries], "notes": self.notes}
+                "seed": self.seed, "entries": [nan_to_none(asdict(e)) for e in self.entries], "notes": self.notes}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
@@ -220,8 +224,10 @@ class Leaderboard:
         def f(x: float | None, sign: bool = False) -> str:
             return self._num(x, sign, digits=3)
 
-        for c, just in (("rank", "right"), ("name", "left"), (f"{self.metric} [95% CI]", "right"),
-                        (f"vs {self.reference} [95% CI]", "right"), ("objects", "right")):
+        columns: list[tuple[str, JustifyMethod]] = [
+            ("rank", "right"), ("name", "left"), (f"{self.metric} [95% CI]", "right"),
+            (f"vs {self.reference} [95% CI]", "right"), ("objects", "right")]
+        for c, just in columns:
             t.add_column(c, justify=just)
         for e in self.entries:
             diff = "ref" if e.name == self.reference else \
@@ -255,16 +261,6 @@ class Leaderboard:
 
     def entry(self, name: str) -> Entry:
         return next(e for e in self.entries if e.name == name)
-
-
-def _clean(d: dict[str, Any]) -> dict[str, Any]:
-    def c(v: Any) -> Any:
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: c(x) for k, x in v.items()}
-        return v
-    return {k: c(v) for k, v in d.items()}
 
 
 def _video_of(r: ResultsFolder, key: str) -> str:

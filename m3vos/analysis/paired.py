@@ -44,7 +44,7 @@ class Paired:
         return asdict(self)
 
 
-def _codes(videos: Sequence[str]) -> tuple[np.ndarray, int]:
+def _codes(videos: Sequence[str] | np.ndarray) -> tuple[np.ndarray, int]:
     uniq, codes = np.unique(np.asarray(videos, dtype=str), return_inverse=True)
     return codes.astype(int), len(uniq)
 
@@ -67,13 +67,13 @@ def paired(a: Sequence[float], b: Sequence[float], videos: Sequence[str], *, n_b
     """b - a on the units where both are finite: mean, video-bootstrap CI, paired t-test p-value."""
     from scipy.special import stdtr
 
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    ok = np.isfinite(a) & np.isfinite(b)
-    a, b, v = a[ok], b[ok], np.asarray(videos, dtype=str)[ok]
-    if a.size == 0:
+    xa = np.asarray(a, dtype=float)
+    xb = np.asarray(b, dtype=float)
+    ok = np.isfinite(xa) & np.isfinite(xb)
+    xa, xb, v = xa[ok], xb[ok], np.asarray(videos, dtype=str)[ok]
+    if xa.size == 0:
         return Paired(math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, 0, 0)
-    d = b - a
+    d = xb - xa
     codes, n_videos = _codes(v)
     lo, hi = percentile_ci(boot_means(d, codes, video_weights(n_videos, n_boot=n_boot, seed=seed)), level)
     sums, counts = per_video_sums(d, codes, n_videos)
@@ -87,4 +87,4 @@ def paired(a: Sequence[float], b: Sequence[float], videos: Sequence[str], *, n_b
             p = float(2 * stdtr(n_videos - 1, -abs(t)))
         else:
             p = 0.0 if m != 0 else 1.0
-    return Paired(float(a.mean()), float(b.mean()), float(d.mean()), lo, hi, p, int(a.size), n_videos)
+    return Paired(float(xa.mean()), float(xb.mean()), float(d.mean()), lo, hi, p, int(xa.size), n_videos)

@@ -15,7 +15,8 @@ import numpy as np
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#7f7f7f")
 
 
-def _plt():
+def pyplot() -> Any:
+    """`matplotlib.pyplot` on the headless Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -24,20 +25,21 @@ def _plt():
     return plt
 
 
-def _save(fig: Any, path: Path) -> Path:
+def save_figure(fig: Any, path: str | Path, *, dpi: float = 110) -> Path:
+    """Write `fig` as a PNG atomically (cropped to its content) and close it."""
     from m3vos.utils.atomic import atomic_path
 
     path = Path(path)
     with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    _plt().close(fig)
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    pyplot().close(fig)
     return path
 
 
 def bars_by_value(rows_by_run: dict[str, list[dict[str, Any]]], metric: str, path: Path, *,
                   title: str, xlabel: str = "") -> Path:
     """Grouped bars of `metric` per breakdown value, one colour per run, object counts on top."""
-    plt = _plt()
+    plt = pyplot()
     values: list[str] = []
     for rows in rows_by_run.values():
         for r in rows:
@@ -49,7 +51,7 @@ def bars_by_value(rows_by_run: dict[str, list[dict[str, Any]]], metric: str, pat
     x = np.arange(len(values))
     for j, (run, rows) in enumerate(rows_by_run.items()):
         by = {r["value"]: r for r in rows}
-        ys = [by[v].get(metric) if v in by and by[v].get(metric) is not None else np.nan for v in values]
+        ys: list[Any] = [by[v].get(metric) if v in by and by[v].get(metric) is not None else np.nan for v in values]
         ns = [by[v]["n_objects"] if v in by else 0 for v in values]
         bars = ax.bar(x + (j - (n_runs - 1) / 2) * width, ys, width, label=run or metric,
                       color=COLORS[j % len(COLORS)])
@@ -67,7 +69,7 @@ def bars_by_value(rows_by_run: dict[str, list[dict[str, Any]]], metric: str, pat
     ax.grid(axis="y", alpha=0.3)
     if n_runs > 1:
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def kernel_trend(x: np.ndarray, y: np.ndarray, grid: np.ndarray, bandwidth: float | None = None) -> np.ndarray:
@@ -84,7 +86,7 @@ def scatter_ln(points_by_run: dict[str, tuple[np.ndarray, np.ndarray]], path: Pa
                metric: str, title: str, edges: Sequence[float] = (), cut: float | None = None,
                cut_label: str = "") -> Path:
     """metric vs ln(attribute): points, a kernel-smoothed trend, bin means at `edges`, the official cut."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for j, (run, (xv, yv)) in enumerate(points_by_run.items()):
         ok = (xv > 0) & np.isfinite(xv) & np.isfinite(yv)
@@ -112,13 +114,13 @@ def scatter_ln(points_by_run: dict[str, tuple[np.ndarray, np.ndarray]], path: Pa
     ax.grid(alpha=0.3)
     if any(points_by_run) or cut_label:
         ax.legend(fontsize=8, loc="lower right")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def curves_over_time(curves_by_run: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path: Path, *,
                      ylabel: str, title: str) -> Path:
     """One panel per run, one line per curve over normalised time 0..1 (e.g. the worst objects' J)."""
-    plt = _plt()
+    plt = pyplot()
     runs = list(curves_by_run) or [""]
     fig, axes = plt.subplots(1, len(runs), figsize=(5.6 * len(runs), 4.2), squeeze=False, sharey=True)
     for ax, run in zip(axes[0], runs):
@@ -133,13 +135,13 @@ def curves_over_time(curves_by_run: dict[str, dict[str, tuple[np.ndarray, np.nda
             ax.legend(fontsize=7, loc="best")
     axes[0][0].set_ylabel(ylabel)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def entropy_curves_plot(curves_by_run: dict[str, dict[str, list[tuple[float, float]]]], path: Path, *,
                         title: str, bins: int = 20, unit: str = "videos") -> Path:
     """Entropy over normalised time: faint line per video, bold binned mean (per run)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for j, (run, curves) in enumerate(curves_by_run.items()):
         c = COLORS[j % len(COLORS)]
@@ -169,4 +171,4 @@ def entropy_curves_plot(curves_by_run: dict[str, dict[str, list[tuple[float, flo
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)

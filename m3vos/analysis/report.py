@@ -28,7 +28,7 @@ from m3vos.analysis import plots
 from m3vos.analysis.breakdowns import (BREAKDOWNS, SIZE_CUT_LN, SIZE_EDGES, SMALL_N, VELOCITY_CUT_LN,
                                        VELOCITY_EDGES, breakdown_rows)
 from m3vos.analysis.results_io import ResultsFolder, load_many
-from m3vos.errors import BadInputError
+from m3vos.errors import BadInputError, M3vosError
 from m3vos.metrics.contract import RANDOM_WEIGHTS_MARK, check_comparable, provenance
 
 #: Marker file naming the runs a report folder was written for.
@@ -310,7 +310,7 @@ def _contact_sheet(runs: list[ResultsFolder], dataset: Any, keys: list[str], pat
                 if p.is_file():
                     try:
                         pm = read_mask(p)
-                    except Exception:       # a broken prediction shows as a dark tile, not a crash
+                    except M3vosError:      # a broken prediction shows as a dark tile, not a crash
                         pm = None
                 row.append(_overlay(rgb, pm == obj, (230, 40, 40)) if pm is not None and pm.shape == gt.shape
                            else np.full_like(rgb, 40))

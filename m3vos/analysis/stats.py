@@ -74,9 +74,9 @@ def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     """Spearman's rho: Pearson correlation of the average ranks."""
-    x = np.asarray(x, float)[None, :]
-    y = np.asarray(y, float)[None, :]
-    return float(_pearson_rows(_rank_rows(x), _rank_rows(y))[0])
+    xs = np.asarray(x, float)[None, :]
+    ys = np.asarray(y, float)[None, :]
+    return float(_pearson_rows(_rank_rows(xs), _rank_rows(ys))[0])
 
 
 def spearman_ci(x: Sequence[float], y: Sequence[float], groups: Sequence[str] | None = None, *,
@@ -88,15 +88,15 @@ def spearman_ci(x: Sequence[float], y: Sequence[float], groups: Sequence[str] | 
     """
     from scipy.special import stdtr
 
-    x = np.asarray(x, float)
-    y = np.asarray(y, float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    g = np.asarray(groups)[ok] if groups is not None else np.arange(len(x)).astype(str)
-    n = len(x)
-    if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+    xa = np.asarray(x, float)
+    ya = np.asarray(y, float)
+    ok = np.isfinite(xa) & np.isfinite(ya)
+    xa, ya = xa[ok], ya[ok]
+    g = np.asarray(groups)[ok] if groups is not None else np.arange(len(xa)).astype(str)
+    n = len(xa)
+    if n < 3 or np.ptp(xa) == 0 or np.ptp(ya) == 0:
         return Correlation(math.nan, math.nan, math.nan, n, math.nan)
-    rho = spearman(x, y)
+    rho = spearman(xa, ya)
     if abs(rho) >= 1:
         p = 0.0
     else:
@@ -114,6 +114,6 @@ def spearman_ci(x: Sequence[float], y: Sequence[float], groups: Sequence[str] | 
         by_len.setdefault(len(idx), []).append(b)
     for length, bs in by_len.items():
         idx = np.stack([rows[b] for b in bs])
-        reps[bs] = _pearson_rows(_rank_rows(x[idx]), _rank_rows(y[idx]))
+        reps[bs] = _pearson_rows(_rank_rows(xa[idx]), _rank_rows(ya[idx]))
     lo, hi = percentile_ci(reps, level)
     return Correlation(rho, lo, hi, n, p)

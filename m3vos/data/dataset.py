@@ -129,18 +129,6 @@ class Video:
     def objects(self) -> list[TargetObject]:
         return [self.dataset.target_object(self.name, k) for k in self.object_ids]
 
-    def read_frame(self, index: int) -> np.ndarray:
-        """Frame `index` as H x W x 3 uint8 RGB."""
-        from PIL import Image
-
-        path = self.frame_paths[index]
-        try:
-            with Image.open(path) as im:
-                return np.asarray(im.convert("RGB"))
-        except (OSError, ValueError) as exc:
-            raise BadInputError(f"unreadable frame ({exc.__class__.__name__})", path=path,
-                                hint="re-download this file") from None
-
 
 class Dataset:
     """A dataset root: its layout, its split's video list, and lazily its labels."""

@@ -7,6 +7,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from m3vos.utils.workers import default_workers
+
 
 def dataset_info(root: str | os.PathLike[str] | None = None, *, split: str = "val",
                  labels_dir: str | os.PathLike[str] | None = None, workers: int | None = None) -> dict[str, Any]:
@@ -24,7 +26,7 @@ def dataset_info(root: str | os.PathLike[str] | None = None, *, split: str = "va
             return {"name": video.name, "frames": 0, "masks": 0, "size": None, "objects": [],
                     "error": exc.one_line()}
 
-    with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 2)) as pool:
+    with ThreadPoolExecutor(max_workers=default_workers(len(ds), workers)) as pool:
         rows = list(pool.map(one, ds))
     objects = [o for r in rows for o in r["objects"]]
     labels = ds.labels

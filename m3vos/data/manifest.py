@@ -65,13 +65,15 @@ def _hash(path: Path) -> tuple[int, str]:
 
 
 def build_manifest(root: str | os.PathLike[str], *, source: dict[str, Any] | None = None,
-                   workers: int = 4, on_file: Callable[[], None] | None = None,
+                   workers: int | None = None, on_file: Callable[[], None] | None = None,
                    timestamp: bool = True) -> dict[str, Any]:
     """The manifest document; `timestamp=False` keeps it byte-identical across reruns (synth)."""
+    from m3vos.utils.workers import default_workers
+
     root = Path(root)
     paths = list(iter_data_files(root))
     files = []
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with ThreadPoolExecutor(max_workers=default_workers(len(paths), workers)) as pool:
         for path, (size, digest) in zip(paths, pool.map(_hash, paths)):
             files.append({"path": path.relative_to(root).as_posix(), "size": size, "sha256": digest})
             if on_file:
@@ -87,7 +89,7 @@ def build_manifest(root: str | os.PathLike[str], *, source: dict[str, Any] | Non
 
 
 def write_manifest(root: str | os.PathLike[str], *, source: dict[str, Any] | None = None,
-                   workers: int = 4, timestamp: bool = True, progress: bool | None = None) -> Path:
+                   workers: int | None = None, timestamp: bool = True, progress: bool | None = None) -> Path:
     """Hash every data file under `root` into `root/m3vos_manifest.json` (atomically)."""
     from m3vos.utils.atomic import atomic_write_json
     from m3vos.utils.progress import make_progress

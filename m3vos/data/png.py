@@ -13,9 +13,11 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+_inflate_lib: Any
 try:        # zlib-ng inflates the same bytes ~20x faster than the system zlib here (benchmarks.md)
     from zlib_ng import zlib_ng as _inflate_lib
 except ImportError:  # pragma: no cover - the stdlib zlib gives the same bytes, slower

@@ -222,7 +222,7 @@ def _render_video(rng: np.random.Generator, plan: tuple[str, ...], frames: int, 
     objs = [_make_obj(rng, b, h, w, frames) for b in plan]
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     tex_off = np.array([h // 2, w // 2])
-    areas = [[] for _ in objs]
+    areas: list[list[float]] = [[] for _ in objs]
     cents: list[list[tuple[float, float]]] = [[] for _ in objs]
     out: list[tuple[np.ndarray, np.ndarray]] = []
     noise_bank = [rng.normal(0, 2.0, (h, w, 3)).astype(np.float32) for _ in range(3)]

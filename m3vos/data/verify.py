@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from m3vos.errors import BadInputError
+from m3vos.utils.workers import default_workers
 
 #: Problem codes, what they mean (shown in the summary table and docs/data.md).
 PROBLEM_CODES: dict[str, str] = {
@@ -235,7 +236,7 @@ def _verify_video(video: Any, quick: bool, sparse_ok: bool = False) -> _VideoRes
         shape, prob = _check_frame(p)
         if prob:
             res.problems.append(prob)
-        elif size is not None and shape != size:
+        elif size is not None and shape is not None and shape != size:
             res.problems.append(Problem("size_mismatch", str(p), f"frame is {shape[0]}x{shape[1]}, its masks "
                                         f"are {size[0]}x{size[1]}", "re-download the frames or masks of this video"))
     return res
@@ -350,7 +351,7 @@ def _verify(root: str | os.PathLike[str] | None, *, split: str, labels_dir: str 
     t0 = time.perf_counter()
     root_path = resolve_data_root(root)
     report = VerifyReport(root=str(root_path))
-    workers = workers or min(8, (os.cpu_count() or 2))
+    workers = default_workers(None, workers)
     try:
         ds = open_dataset(root_path, split=split, labels_dir=labels_dir)
     except BadInputError as exc:

@@ -14,6 +14,8 @@ The greedy `--origin_Jcc` variant (`db_eval_blob`) is reproduced with its quirks
 
 from __future__ import annotations
 
+from typing import Callable
+
 import cv2
 import numpy as np
 
@@ -46,18 +48,29 @@ def _overlaps(gt: np.ndarray, gl: np.ndarray, n_gt: int, pred: np.ndarray, pl: n
     return gt_size, pred_size, pairs // n_pred, pairs % n_pred, inter
 
 
+def _both_labelled(gt: np.ndarray, pred: np.ndarray, label: Callable[[np.ndarray], tuple[int, np.ndarray]]
+                   ) -> tuple[int, np.ndarray, int, np.ndarray] | None:
+    """(n, labels) of the GT then the prediction; None when either has no component (J_cc 0),
+    without labelling the prediction when the GT is empty."""
+    n_gt, gl = label(gt)
+    if n_gt == 0:
+        return None
+    n_pred, pl = label(pred)
+    if n_pred == 0:
+        return None
+    return n_gt, gl, n_pred, pl
+
+
 def jcc_hungarian(gt: np.ndarray, pred: np.ndarray, inter: int | None = None, union: int | None = None) -> float:
     """Official (Hungarian) J_cc of one frame for boolean masks (full frame or a shared crop).
 
     `inter`/`union` (pixel counts of the two masks, when the caller has them) short-cut the
     common one-component-each case.
     """
-    n_gt, gl = label_components(gt)
-    if n_gt == 0:
+    both = _both_labelled(gt, pred, label_components)
+    if both is None:
         return 0.0
-    n_pred, pl = label_components(pred)
-    if n_pred == 0:
-        return 0.0
+    n_gt, gl, n_pred, pl = both
     if n_gt == 1 and n_pred == 1 and inter is not None and union is not None:
         return inter / (union + IOU_EPS)
     gt_size, pred_size, gi, pj, inter_px = _overlaps(gt, gl, n_gt, pred, pl, n_pred)
@@ -142,12 +155,10 @@ def jcc_greedy(gt: np.ndarray, pred: np.ndarray, inter: int | None = None, union
     `a[:-1] + a`: it grows instead of staying unchanged. The loop stops when the list is
     empty, and the frame scores the mean over the GT components processed so far.
     """
-    n_gt, gl = _raster_order_labels(gt)
-    if n_gt == 0:
+    both = _both_labelled(gt, pred, _raster_order_labels)
+    if both is None:
         return 0.0
-    n_pred, pl = _raster_order_labels(pred)
-    if n_pred == 0:
-        return 0.0
+    n_gt, gl, n_pred, pl = both
     gt_size, pred_size, gi, pj, inter_px = _overlaps(gt, gl, n_gt, pred, pl, n_pred)
     iou = inter_px / (gt_size[gi] + pred_size[pj] - inter_px)
     candidates: dict[int, dict[int, float]] = {}

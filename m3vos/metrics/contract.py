@@ -182,6 +182,8 @@ def random_weights(run: Mapping[str, Any] | None) -> bool:
 class _NonFinite(float):
     """What `NaN`, `Infinity` and `-Infinity` parse to: kept, so validation can name where it is."""
 
+    text: str
+
     def __new__(cls, text: str) -> "_NonFinite":
         obj = super().__new__(cls, float(text.replace("Infinity", "inf")))
         obj.text = text
@@ -414,7 +416,8 @@ def provenance(r: ResultsFolder) -> dict[str, Any]:
     proto = doc.get("protocol") or "m3vos"
     options = dict(doc.get("options") or {})
     ds = doc.get("dataset") or {}
-    fp = ds.get("fingerprint") if isinstance(ds.get("fingerprint"), dict) else {}
+    raw_fp = ds.get("fingerprint")
+    fp: dict[str, Any] = raw_fp if isinstance(raw_fp, dict) else {}
     run = r.run or {}
     w = run.get("weights")
     if isinstance(w, dict) and w.get("random"):

@@ -17,6 +17,7 @@ from m3vos.metrics.contract import dataset_fingerprint, read_run_record
 from m3vos.metrics.protocols import ScoreOptions
 from m3vos.metrics.results import ScoreResult
 from m3vos.metrics.video import VideoScore, VideoTask, is_junk, score_video
+from m3vos.utils.pool import pool_map
 
 
 class DatasetLike(Protocol):
@@ -27,13 +28,6 @@ class DatasetLike(Protocol):
     def video(self, name: str) -> Any: ...
 
     def identity(self) -> dict[str, Any]: ...
-
-
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def select_videos(dataset: DatasetLike, videos: Sequence[str] | None) -> list[str]:
@@ -97,38 +91,23 @@ def score_predictions(preds: str | os.PathLike[str], dataset: DatasetLike, *, pr
         video = dataset.video(name)
         tasks.append(VideoTask(name=name, gt_paths=tuple(video.mask_paths), pred_dir=preds / name,
                                options=options, frame_stems=_frame_stems(video),
-                               gt_dir=getattr(video, "annotations_dir", None)))
-    scores = {s.name: s for s in _run(tasks, workers or default_workers(), on_video_done, on_start)}
+                               gt_dir=video.annotations_dir))
+    scores = {s.name: s for s in _run(tasks, workers, on_video_done, on_start)}
     ordered = [scores[n] for n in names]
     for s in ordered:
         warnings.extend(s.warnings)
-    identity = dict(dataset.identity()) if hasattr(dataset, "identity") else {}
+    identity = dict(dataset.identity())
     # what ground truth was scored, so that runs on different data are never compared (contract)
     identity["fingerprint"] = dataset_fingerprint(dataset, names)
     return ScoreResult(options=options, dataset=identity, videos=ordered, warnings=warnings,
                        predictions=str(preds.resolve()), run=read_run_record(preds))
 
 
-def _run(tasks: list[VideoTask], workers: int, on_done: Callable[[str], None] | None,
+def _run(tasks: list[VideoTask], workers: int | None, on_done: Callable[[str], None] | None,
          on_start: Callable[[], None] | None = None) -> Iterable[VideoScore]:
     # Longest videos first: the pool's wall time is bounded by the last long video to start.
     order = sorted(tasks, key=lambda t: -len(t.gt_paths))
-    workers = max(1, min(workers, len(order)))
-    if workers == 1:
-        if on_start:
-            on_start()
-        for task in order:
-            score = score_video(task)
-            if on_done:
-                on_done(task.name)
-            yield score
-        return
-    from m3vos.utils.pool import worker_pool
-
-    with worker_pool(workers) as pool:
-        if on_start:
-            on_start()
-        for score in pool.imap_unordered(score_video, order, chunksize=1):
-            if on_done:
-                on_done(score.name)
-            yield score
+    for score in pool_map(score_video, order, workers=workers, ordered=False, on_start=on_start):
+        if on_done:
+            on_done(score.name)
+        yield score

@@ -22,6 +22,7 @@ from m3vos.metrics import statistics as stats
 from m3vos.metrics.contract import RANDOM_WEIGHTS_MARK, SCHEMA, null_reason, random_weights
 from m3vos.metrics.protocols import EXTENSION_METRICS, OFFICIAL_METRICS, ScoreOptions, metric_names
 from m3vos.metrics.video import VideoScore
+from m3vos.utils.jsonvalues import nan_to_none
 
 RESULTS_JSON = "results.json"
 #: Every file a scoring run writes into its results folder (`{set}` is the split name).
@@ -44,13 +45,6 @@ def object_metrics(vs: VideoScore, row: int, options: ScoreOptions) -> dict[str,
 def _fmean(values: list[float]) -> float:
     finite = [v for v in values if not math.isnan(v)]
     return math.fsum(finite) / len(finite) if finite else math.nan
-
-
-def _clean(v: Any) -> Any:
-    """NaN is not JSON: write null."""
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    return v
 
 
 @dataclass
@@ -136,9 +130,9 @@ class ScoreResult:
                         "units": "fractions in [0, 1]"},
             "n_videos": len(self.videos),
             "n_objects": len(self.per_object),
-            "global": {k: _clean(v) for k, v in self.global_metrics.items()},
-            "per_object": {k: {m: _clean(v) for m, v in o.items()} for k, o in self.per_object.items()},
-            "per_sequence": {k: {m: _clean(v) for m, v in o.items()} for k, o in self.per_sequence.items()},
+            "global": nan_to_none(self.global_metrics),
+            "per_object": nan_to_none(self.per_object),
+            "per_sequence": nan_to_none(self.per_sequence),
             "per_frame": self.per_frame(),
             "warnings": list(self.warnings),
         }
@@ -167,12 +161,6 @@ def _csv(header: list[str], rows: list[list[Any]]) -> str:
 def result_files(out_dir: Path, split: str) -> list[Path]:
     return [out_dir / RESULTS_JSON, out_dir / CSV_GLOBAL.format(set=split),
             out_dir / CSV_PER_OBJECT.format(set=split)]
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 #: Where a failed or killed scoring moves the results it could not replace (inside --out).
@@ -261,5 +249,4 @@ def _write_results(result: ScoreResult, out_dir: Path, split: str) -> list[Path]
         for path, text in contents.items():
             tmp = stack.enter_context(atomic_path(path))
             tmp.write_text(text, encoding="utf-8")
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are for sharing
     return list(contents)

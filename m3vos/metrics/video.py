@@ -188,6 +188,7 @@ def score_video(task: VideoTask) -> VideoScore:
         pred_r = pred[ry0:ry1, rx0:rx1]
         void_r = void[ry0:ry1, rx0:rx1] if void is not None else None
         height, width = gt_r.shape
+        assert radius is not None  # set with the first frame's shape
         for row, k in enumerate(object_ids):
             mg = gt_r == k
             mp = pred_r == k
@@ -210,9 +211,9 @@ def score_video(task: VideoTask) -> VideoScore:
     if unknown_frames:
         shown = ", ".join(f"{s}.png" for s in unknown_frames[:MAX_FRAMES_SHOWN])
         more = f" and {len(unknown_frames) - MAX_FRAMES_SHOWN} more" if len(unknown_frames) > MAX_FRAMES_SHOWN else ""
-        known = f"1..{n_obj}" if n_obj else "none: the first annotated frame is empty"
+        valid = f"1..{n_obj}" if n_obj else "none: the first annotated frame is empty"
         warnings.append(f"{task.pred_dir}: prediction id(s) {sorted(unknown_ids)} are not ground-truth objects "
-                        f"({known}) in {shown}{more}; scored as background (--strict makes this an error)")
+                        f"({valid}) in {shown}{more}; scored as background (--strict makes this an error)")
     if missing_frames:
         shown = ", ".join(f"{s}.png" for s in missing_frames[:MAX_FRAMES_SHOWN])
         more = f" and {len(missing_frames) - MAX_FRAMES_SHOWN} more" if len(missing_frames) > MAX_FRAMES_SHOWN else ""

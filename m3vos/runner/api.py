@@ -10,13 +10,11 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import platform
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from m3vos import __version__
 from m3vos.errors import BadInputError, EnvError, M3vosError
@@ -26,6 +24,8 @@ from m3vos.runner.options import _torch_cuda_count, parse_gpus, parse_shard, res
 from m3vos.runner.schedule import longest_first, shard as shard_names
 from m3vos.runner.store import RUN_SCHEMA, RunStore
 from m3vos.trackers.base import Tracker
+from m3vos.utils.signals import sigterm_as_interrupt
+from m3vos.utils.workers import default_workers
 
 
 class RunInterrupted(M3vosError):
@@ -110,23 +110,6 @@ def _environment(devices: list[str]) -> dict[str, Any]:
     return env
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Schedulers stop jobs with SIGTERM: treat it like Ctrl-C so temp folders are removed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -176,7 +159,7 @@ def _identity(model: str, cls: type[Tracker], spec: Any, *, config: dict[str, An
 
 def run(model: str, out: str | Path, *, data: str | Path | None = None, split: str = "val",
         videos: list[str] | None = None, device: str = "auto", amp: bool = False,
-        weights: str | Path | None = None, config: dict[str, Any] | None = None, workers: int = 1,
+        weights: str | Path | None = None, config: dict[str, Any] | None = None, workers: int | None = 1,
         gpus: str | list[str] | None = None, executor: str = "local", address: str | None = None,
         shard: str | tuple[int, int] | None = None, force: bool = False, late_objects: bool = False,
         seed: int = 0, progress: bool | None = None, precision: str | None = None,
@@ -185,7 +168,9 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
 
     `precision`: fp32 | tf32 | amp-bf16 | amp-fp16 (None: tf32, the official eval's; `amp=True`
     means amp-fp16). `max_retries`: how often a video whose worker process died is retried.
-    `log`: plain lines per video and a heartbeat (default: when stderr is not a terminal)."""
+    `log`: plain lines per video and a heartbeat (default: when stderr is not a terminal).
+    `workers=None`: one per GPU with `gpus`, else `default_workers` (CPUs this process may use,
+    at most one per video)."""
     from m3vos.runner.precision import check_precision
     from m3vos.data.dataset import open_dataset
     from m3vos.trackers.registry import find_spec, get_tracker
@@ -208,8 +193,8 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
         raise BadInputError(f"--max-retries must be >= 0, got {max_retries}")
     if executor not in ("local", "ray"):
         raise BadInputError(f"unknown --executor {executor!r}", hint="use local or ray")
-    if workers < 1:
-        raise BadInputError(f"--workers must be >= 1, got {workers}")
+    auto_workers = workers is None
+    workers = 1 if auto_workers and gpus else default_workers(None, workers)
     if executor == "ray":  # refuse before anything is written into --out
         from m3vos.runner.ray_executor import _import_ray
 
@@ -227,12 +212,15 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
     if shard_ix is not None:
         names = shard_names(names, frames, *shard_ix)
     names = longest_first(names, frames)
+    if auto_workers and not gpus and executor == "local":
+        devices = devices[:max(1, min(len(devices), len(names)))]  # never more workers than videos
 
     from m3vos.utils.atomic import sha256_file
 
     from m3vos.trackers.random_weights import WARNING, random_seed
 
     seed_w = random_seed(weights_file)
+    weights_sha: str | None
     if seed_w is not None:   # a different seed is a different run; never mixed with real weights
         weights_sha = str(weights_file)
     else:
@@ -323,7 +311,7 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
         run_log.start()
 
     status = "complete"
-    with lock, make_progress(enabled=progress) as bar, _sigterm_as_interrupt():
+    with lock, make_progress(enabled=progress) as bar, sigterm_as_interrupt():
         vid_task = bar.add_task("videos", total=len(todo), status="")
         frm_task = bar.add_task("frames", total=sum(frames[n] for n in todo), status="")
         t_track = time.perf_counter()

@@ -8,20 +8,22 @@ so a pool run resumes like a serial one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing as mp
 import multiprocessing.connection as mp_connection
 import os
 import signal
 import time
-from collections import Counter, deque
 from typing import Any, Iterator
 
 from m3vos.errors import EnvError, M3vosError
 from m3vos.runner.job import EventFn, Job, VideoWorker
 from m3vos.runner.process import failure_record
 from m3vos.runner.resources import LocalWorker, local_plan
+from m3vos.runner.retries import Retries
 from m3vos.trackers.base import Tracker
 from m3vos.utils.lifeline import die_with_parent
+from m3vos.utils.signals import sigterm_raises_interrupt
 
 
 def run_serial(job: Job, names: list[str], device: str, on_event: EventFn,
@@ -30,14 +32,10 @@ def run_serial(job: Job, names: list[str], device: str, on_event: EventFn,
     try:
         for name in names:
             on_event("start", name, device)
-            kind, rec = worker.run(name, progress=lambda n, _name=name: on_event("frames", _name, n))
+            kind, rec = worker.run(name, progress=functools.partial(on_event, "frames", name))
             on_event(kind, name, rec)
     finally:
         worker.close()
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def _share_cores(threads: int, torch_too: bool) -> None:
@@ -67,7 +65,7 @@ def _worker_main(job: Job, spec: LocalWorker, tasks: Any, results: Any, parent: 
     except BaseException as exc:  # setup failure: the main process aborts the run
         results.send(("fatal", "", failure_record("", exc), wid))
         return
-    signal.signal(signal.SIGTERM, _interrupt)
+    sigterm_raises_interrupt()
     results.send(("ready", "", spec.device, wid))
     try:
         while True:
@@ -75,7 +73,11 @@ def _worker_main(job: Job, spec: LocalWorker, tasks: Any, results: Any, parent: 
             if name is None:
                 break
             results.send(("start", name, spec.requested, wid))
-            kind, rec = worker.run(name, progress=lambda n, _name=name: results.send(("frames", _name, n, wid)))
+
+            def progress(n: int, _name: str = name) -> None:
+                results.send(("frames", _name, n, wid))
+
+            kind, rec = worker.run(name, progress=progress)
             results.send((kind, name, rec, wid))
     except KeyboardInterrupt:
         pass  # the temp folder is already gone (atomic_dir); the main process reports
@@ -120,10 +122,9 @@ class WorkerPool:
     def __init__(self, job: Job, names: list[str], devices: list[str], on_event: EventFn, *,
                  max_retries: int = 2, poll: float = 0.2) -> None:
         self.job, self.on_event, self.poll = job, on_event, poll
-        self.max_retries = max_retries
         self.ctx = mp.get_context("spawn")  # fork + CUDA/OpenCV threads is unsafe
-        self.pending: deque[str] = deque(names)
-        self.attempts: Counter[str] = Counter()
+        self.retries = Retries(job, names, on_event, max_retries)
+        self.pending = self.retries.pending
         self.exit_codes: dict[str, list[int | None]] = {}
         self.slots = [_Slot(spec) for spec in local_plan(devices)]
         self.torch_too = _needs_torch(job)
@@ -232,36 +233,16 @@ class WorkerPool:
             slot.deaths += 1
             name, slot.current = slot.current, None
             if name is not None:
-                self.attempts[name] += 1
                 self.exit_codes.setdefault(name, []).append(code)
-                if self.attempts[name] > self.max_retries:
-                    self._give_up(name)
-                else:
-                    self.pending.appendleft(name)  # retried next, by whichever worker is free
-            # Replace it, unless it keeps dying without ever running a video.
-            # Replace it (bounded: a death while running costs a video an attempt; deaths while
-            # idle or loading are allowed max_retries + 1 times per slot).
+                codes = ", ".join(map(str, self.exit_codes[name]))
+                self.retries.lost(name, f"worker process died (exit code {codes})")
             if (self.pending or any(s.current for s in self.slots)) and \
-                    (name is not None or slot.deaths <= self.max_retries + 1):
+                    self.retries.may_replace(name is not None, slot.deaths):
                 self._start(slot)
         if self.pending and all(s.proc is None for s in self.slots):
-            codes = sorted({s for s in (c for cs in self.exit_codes.values() for c in cs) if s is not None})
-            why = f"no worker process left to run it (exit codes {codes})" if codes else "no worker process left"
-            while self.pending:
-                name = self.pending.popleft()
-                rec = {"video": name, "error": why, "kind": "WorkerDied"}
-                self.job.store().write_failed(name, rec)
-                self.on_event("failed", name, rec)
-
-    def _give_up(self, name: str) -> None:
-        codes = ", ".join(map(str, self.exit_codes[name]))
-        rec = {"video": name, "kind": "WorkerDied", "attempts": self.attempts[name],
-               "error": f"worker process died (exit code {codes}) while running this video, "
-                        f"{self.attempts[name]} time(s); not retried again (--max-retries {self.max_retries})"}
-        store = self.job.store()
-        store.clean_temps(name)  # what the dead worker was writing
-        store.write_failed(name, rec)
-        self.on_event("failed", name, rec)
+            seen = sorted({s for s in (c for cs in self.exit_codes.values() for c in cs) if s is not None})
+            self.retries.fail_pending(f"no worker process left to run it (exit codes {seen})" if seen
+                                      else "no worker process left")
 
 
 def run_pool(job: Job, names: list[str], devices: list[str], on_event: EventFn,

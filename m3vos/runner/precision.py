@@ -17,6 +17,7 @@ the user asked for something else.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from m3vos.errors import BadInputError
 
@@ -67,9 +68,9 @@ def apply_backends(precision: str, device: str) -> None:
 
     conv = "tf32" if precision in ("tf32", "amp-bf16", "amp-fp16") else "ieee"
     matmul = "ieee"  # torch's default; the official eval never turns matmul TF32 on
-    cudnn_conv = getattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision", None)
-    if cudnn_conv is not None:
-        torch.backends.cudnn.conv.fp32_precision = conv
+    cudnn_conv: Any = getattr(torch.backends.cudnn, "conv", None)
+    if getattr(cudnn_conv, "fp32_precision", None) is not None:
+        cudnn_conv.fp32_precision = conv
         torch.backends.cuda.matmul.fp32_precision = matmul
     else:  # older torch
         torch.backends.cudnn.allow_tf32 = conv == "tf32"

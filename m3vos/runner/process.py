@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from m3vos.errors import M3vosError
-from m3vos.runner.store import RunStore, share
+from m3vos.runner.store import RunStore
 from m3vos.runner.video import IdMap, OrderCheck, VideoSource, make_input, restore_output
 from m3vos.runner.writer import PngWriter
 from m3vos.trackers.base import Tracker
@@ -102,7 +102,6 @@ def track_video(tracker: Tracker, src: VideoSource, store: RunStore, *, seed: in
             if hasattr(video_in.frames, "close"):
                 video_in.frames.close()
         files = {stem: writer.sizes[stem] for stem in src.stems}
-        share(tmp)
     seconds = time.perf_counter() - t0
     record = {
         "video": src.name,

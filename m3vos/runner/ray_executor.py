@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections import Counter, deque
 from typing import Any
 
 from m3vos.errors import BadInputError, EnvError, M3vosError
 from m3vos.runner.job import EventFn, Job
+from m3vos.runner.retries import Retries
 from m3vos.runner.resources import RayWorker, check_ray_plan, ray_auto_devices, ray_plan
 
 #: Seconds to wait for the first actors to be placed and load their model.
@@ -92,11 +92,9 @@ class _Scheduler:
     def __init__(self, ray: Any, job: Job, names: list[str], plan: list[RayWorker], on_event: EventFn, *,
                  max_retries: int, startup_timeout: float) -> None:
         self.ray, self.job, self.plan, self.on_event = ray, job, plan, on_event
-        self.pending: deque[str] = deque(names)
-        self.max_retries = max_retries
+        self.retries = Retries(job, names, on_event, max_retries)
+        self.pending = self.retries.pending
         self.startup_timeout = startup_timeout
-        self.attempts: Counter[str] = Counter()
-        self.errors: dict[str, str] = {}
         self.actor_cls = ray.remote(max_restarts=0, max_task_retries=0)(_VideoActor)
         self.actors: list[Any] = [None] * len(plan)
         self.ready: list[bool] = [False] * len(plan)
@@ -119,7 +117,7 @@ class _Scheduler:
             while self.pending or any(v is not None for _, v in self.inflight.values()):
                 self._assign()
                 if not self.inflight:
-                    self._fail_rest("no Ray worker left to run it")
+                    self.retries.fail_pending("no Ray worker left to run it")
                     break
                 done, _ = self.ray.wait(list(self.inflight), num_returns=1, timeout=1.0)
                 if not done:
@@ -174,28 +172,9 @@ class _Scheduler:
         self.actors[slot] = None
         self.ready[slot] = False
         if name is not None:
-            self.attempts[name] += 1
-            self.errors[name] = why
-            if self.attempts[name] > self.max_retries:
-                rec = {"video": name, "kind": "WorkerDied", "attempts": self.attempts[name],
-                       "error": f"Ray worker died while running this video, {self.attempts[name]} time(s); "
-                                f"not retried again (--max-retries {self.max_retries}): {why}"}
-                store = self.job.store()
-                store.clean_temps(name)  # what the dead actor was writing
-                store.write_failed(name, rec)
-                self.on_event("failed", name, rec)
-            else:
-                self.pending.appendleft(name)
-        # a fresh actor for the slot (bounded: deaths while idle or loading max_retries + 1 times)
-        if self.pending and (name is not None or self.deaths[slot] <= self.max_retries + 1):
-            self._start(slot)
-
-    def _fail_rest(self, why: str) -> None:
-        while self.pending:
-            name = self.pending.popleft()
-            rec = {"video": name, "kind": "WorkerDied", "error": why}
-            self.job.store().write_failed(name, rec)
-            self.on_event("failed", name, rec)
+            self.retries.lost(name, "Ray worker died", cause=why)
+        if self.pending and self.retries.may_replace(name is not None, self.deaths[slot]):
+            self._start(slot)  # a fresh actor for the slot
 
 
 def _cause(exc: BaseException) -> str:

@@ -8,12 +8,12 @@ them without CUDA: which worker gets which device, which environment and how man
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from m3vos.errors import BadInputError
+from m3vos.utils.workers import available_cpus
 
 #: Environment variables that cap the CPU threads of the numeric libraries in a worker.
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -45,7 +45,7 @@ def local_plan(devices: list[str], cpu_count: int | None = None) -> list[LocalWo
     Every worker, GPU or CPU, decodes and resizes frames on the CPU, so the cores are split
     evenly between them: N workers each using every core run many times slower than one.
     """
-    cores = cpu_count or os.cpu_count() or 1
+    cores = cpu_count or available_cpus()
     threads = max(1, cores // max(len(devices), 1))
     plan = []
     for i, dev in enumerate(devices):

@@ -87,8 +87,7 @@ class RunStore:
                 shutil.rmtree(d, ignore_errors=True)
 
     def write_run(self, doc: dict[str, Any]) -> None:
-        atomic_write_json(self.run_file, doc)
-        share(self.run_file)
+        atomic_write_json(self.run_file, doc)  # with the umask's permissions, like any result
 
     # --- per-video records ------------------------------------------------------------------
     def video_dir(self, name: str) -> Path:
@@ -119,7 +118,6 @@ class RunStore:
 
     def write_done(self, record: dict[str, Any]) -> None:
         atomic_write_json(self.done_dir / f"{record['video']}.json", record)
-        share(self.done_dir / f"{record['video']}.json")
         (self.failed_dir / f"{record['video']}.json").unlink(missing_ok=True)
 
     def write_failed(self, name: str, record: dict[str, Any]) -> None:
@@ -161,16 +159,6 @@ def valid_video_name(name: str) -> bool:
     return (bool(name) and name not in (".", "..") and not name.startswith(".")
             and "/" not in name and "\\" not in name and "\x00" not in name
             and name != META_DIR and name != RUN_FILE)
-
-
-def share(path: Path) -> None:
-    """Temporary names are created private (0600/0700); results are meant to be shared."""
-    mask = os.umask(0)
-    os.umask(mask)
-    try:
-        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
-    except OSError:
-        pass
 
 
 def _short(value: Any) -> str:

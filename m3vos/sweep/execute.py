@@ -40,7 +40,7 @@ class SweepResult:
     wall_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        from m3vos.analysis.entropy_report import nan_to_none
+        from m3vos.utils.jsonvalues import nan_to_none
 
         return nan_to_none({"out": str(self.out), "reference": self.reference, "metric": self.metric,
                             "ran": self.ran, "skipped": self.skipped, "failed": self.failed,
@@ -103,7 +103,7 @@ def _resolve_videos(dataset: Any, videos: list[str] | None) -> list[str] | None:
 
 def run_sweep(spec: SweepSpec, out: str | Path, *, data: str | Path | None = None, split: str = "val",
               videos: list[str] | None = None, benchmark: str | None = None, protocol: str | None = None,
-              metric: str = "J-Mean", device: str = "auto", workers: int = 1, gpus: str | None = None,
+              metric: str = "J-Mean", device: str = "auto", workers: int | None = 1, gpus: str | None = None,
               executor: str = "local", address: str | None = None, late_objects: bool | None = None,
               progress: bool | None = None, log: Callable[[str], None] | None = None) -> SweepResult:
     """Run and score every point of `spec` not yet finished, then write the table and the plot."""

@@ -1,7 +1,6 @@
 """The sweep table: one DataFrame (`build_table`), its Pareto front, its files and its plot.
 
-The writers are deliberately small and separate (`write_tables`, `to_latex`): the shared table
-export module can replace them without touching how the table is built.
+The files are written by the shared table export (`m3vos.analysis.export`), like the leaderboard's.
 """
 
 from __future__ import annotations
@@ -13,6 +12,8 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+
+from m3vos.analysis.export import TableStyle, render_table, write_tables as export_tables
 
 
 @dataclass
@@ -77,7 +78,7 @@ def build_table(points: list[PointResult], *, reference: str, metric: str = "J-M
     return df
 
 
-# --- writers (small on purpose: see the module docstring) ---------------------------------------
+# --- writers ------------------------------------------------------------------------------------
 def _cell(x: Any, digits: int = 4) -> str:
     if isinstance(x, (bool, np.bool_)):
         return "yes" if x else ""
@@ -86,65 +87,51 @@ def _cell(x: Any, digits: int = 4) -> str:
     return "" if x is None else str(x)
 
 
+def _metric(df: pd.DataFrame) -> str | None:
+    return next((str(c) for c in df.columns if f"{c} CI low" in df.columns), None)
+
+
+def table_style(df: pd.DataFrame) -> TableStyle:
+    """The sweep table for `m3vos.analysis.export`: the metric and its difference to the
+    reference with their intervals, best values in bold (accuracy and frames/s higher, memory lower)."""
+    metric = _metric(df)
+    directions: dict[str, str] = {"frames/s": "higher", "peak memory MB": "lower"}
+    ci: dict[str, tuple[str, str]] = {}
+    if metric is not None:
+        directions[metric] = "higher"
+        ci[metric] = (f"{metric} CI low", f"{metric} CI high")
+    delta = next((str(c) for c in df.columns if str(c).startswith("Δ") and " vs " in str(c)), None)
+    if delta is not None:
+        directions[delta] = "higher"
+        ci[delta] = ("Δ CI low", "Δ CI high")
+    return TableStyle(directions=directions, ci=ci, meta={"schema": "m3vos-sweep/1"})
+
+
+def _display(df: pd.DataFrame) -> pd.DataFrame:
+    """Flags as words for the printed tables (`yes` or empty); the CSV and JSON keep booleans."""
+    out = df.copy()
+    for c in ("pareto", "reference"):
+        if c in out.columns:
+            out[c] = ["yes" if v else "" for v in out[c]]
+    return out
+
+
 def to_markdown(df: pd.DataFrame) -> str:
-    head = "| " + " | ".join(map(str, df.columns)) + " |\n"
-    rule = "| " + " | ".join("---" for _ in df.columns) + " |\n"
-    body = "".join("| " + " | ".join(_cell(v) for v in row) + " |\n" for row in df.itertuples(index=False))
-    return head + rule + body
-
-
-def to_latex(df: pd.DataFrame) -> str:
-    """A booktabs tabular of the table (Pareto rows in bold)."""
-    def esc(s: str) -> str:
-        for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                     ("Δ", r"$\Delta$")):
-            s = s.replace(a, b)
-        return s
-
-    cols = list(df.columns)
-    lines = [r"\begin{tabular}{" + "l" * len(cols) + "}", r"\toprule",
-             " & ".join(esc(str(c)) for c in cols) + r" \\", r"\midrule"]
-    for row in df.itertuples(index=False):
-        cells = [esc(_cell(v)) for v in row]
-        if getattr(row, "pareto", False):
-            cells = [rf"\textbf{{{c}}}" if c else c for c in cells]
-        lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
+    return render_table(_display(df), "md", table_style(df))
 
 
 def write_tables(df: pd.DataFrame, out_dir: str | Path, stem: str = "sweep") -> list[Path]:
-    """`<stem>.md`, `.csv`, `.json` and `.tex`, each written atomically."""
-    import json
-
-    from m3vos.analysis.entropy_report import nan_to_none
-    from m3vos.utils.atomic import atomic_write_text
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    records = nan_to_none(json.loads(df.to_json(orient="records")))
-    files = {
-        out_dir / f"{stem}.md": to_markdown(df),
-        out_dir / f"{stem}.csv": df.to_csv(index=False),
-        out_dir / f"{stem}.json": json.dumps({"schema": "m3vos-sweep/1", "rows": records}, indent=1,
-                                             ensure_ascii=False) + "\n",
-        out_dir / f"{stem}.tex": to_latex(df),
-    }
-    for path, text in files.items():
-        atomic_write_text(path, text)
-    return list(files)
+    """`<stem>.md`, `.csv`, `.json` and `.tex`, each written atomically (`m3vos.analysis.export`)."""
+    style = table_style(df)
+    return (export_tables(df, out_dir, stem, style, formats=("csv", "json"))
+            + export_tables(_display(df), out_dir, stem, style, formats=("md", "tex")))
 
 
 def speed_accuracy_plot(df: pd.DataFrame, path: str | Path, *, metric: str = "J-Mean", title: str = "") -> Path:
     """Frames/s against `metric` with CI bars; the Pareto front joined and ringed."""
-    import matplotlib
+    from m3vos.analysis.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from m3vos.utils.atomic import atomic_path
-
-    path = Path(path)
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
     x, y = df["frames/s"].to_numpy(float), df[metric].to_numpy(float)
     lo = np.clip(y - df[f"{metric} CI low"].to_numpy(float), 0, None)
@@ -165,8 +152,4 @@ def speed_accuracy_plot(df: pd.DataFrame, path: str | Path, *, metric: str = "J-
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)

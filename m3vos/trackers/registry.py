@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from m3vos.errors import BadInputError
+from m3vos.errors import BadInputError, M3vosError
 
 if TYPE_CHECKING:  # pragma: no cover
     from m3vos.trackers.base import Tracker
@@ -173,7 +173,7 @@ def weights_status(cls: type[Tracker]) -> tuple[str | None, bool | None]:
 
         path = weights_path(wname)
         return wname, Path(path).is_file()
-    except Exception:  # the weights table may not know it (yet): report "unknown"
+    except M3vosError:  # the weights table may not know it (yet): report "unknown"
         return wname, False
 
 

@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Iterator, Sequence
 import numpy as np
 
 from m3vos.errors import BadInputError
+from m3vos.utils.configvalues import flatten, parse_bool
 from m3vos.trackers.base import Capabilities, Tracker, TrackerOutput, VideoInput
 
 DEFAULT_WINDOW = 30   # T, as ReVOS
@@ -63,8 +64,7 @@ def split_config(config: dict[str, Any] | None) -> tuple[dict[str, Any], dict[st
     rest: dict[str, Any] = {}
     for key, value in (config or {}).items():
         if key == "reverse" and isinstance(value, dict):
-            for sub, v in value.items():
-                reverse[f"reverse.{sub}"] = v
+            reverse.update(flatten(value, "reverse."))
         elif str(key).startswith("reverse."):
             reverse[key] = value
         elif key in _PAPER_NAMES:   # the paper's T and L, as `--model revos` takes them
@@ -83,12 +83,11 @@ def split_config(config: dict[str, Any] | None) -> tuple[dict[str, Any], dict[st
 
 def _parse(key: str, name: str, value: Any) -> Any:
     if name == "enabled":
-        text = str(value).strip().lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off"):
-            return False
-        raise BadInputError(f"{key}={value!r} is not true/false", hint=f"pass {key}=true or {key}=false")
+        try:
+            return parse_bool(str(value))
+        except ValueError:
+            raise BadInputError(f"{key}={value!r} is not true/false",
+                                hint=f"pass {key}=true or {key}=false") from None
     try:
         number = int(str(value))
     except ValueError:

@@ -12,7 +12,10 @@ import contextlib
 import multiprocessing as mp
 import signal
 import sys
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @contextlib.contextmanager
@@ -66,3 +69,26 @@ def worker_pool(workers: int, initializer: Callable[[], None] | None = None) -> 
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     with _opencv_threads_paused(), _signals_blocked():
         return mp.get_context(method).Pool(workers, initializer=_init_worker, initargs=(initializer,))
+
+
+def pool_map(fn: Callable[[T], R], items: Sequence[T], *, workers: int | None = None, ordered: bool = True,
+             on_start: Callable[[], None] | None = None) -> Iterator[R]:
+    """`fn(item)` for each item, in this process when one worker suffices, else on a
+    `worker_pool`; results come in `items` order, or as they finish when `ordered` is False.
+
+    `workers` None: `default_workers(len(items))`; never more processes than items.
+    `on_start` is called once the workers exist (e.g. to start a progress bar's clock)."""
+    from m3vos.utils.workers import default_workers
+
+    n = min(default_workers(len(items), workers), max(1, len(items)))
+    if n <= 1:
+        if on_start:
+            on_start()
+        for item in items:
+            yield fn(item)
+        return
+    with worker_pool(n) as pool:
+        if on_start:
+            on_start()
+        results: Iterable[R] = pool.imap(fn, items) if ordered else pool.imap_unordered(fn, items, chunksize=1)
+        yield from results

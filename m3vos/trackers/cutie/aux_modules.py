@@ -3,6 +3,8 @@ official checkpoint, so it is built for strict loading (and `compute_aux` works)
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -39,9 +41,9 @@ class AuxComputer(nn.Module):
             prob = prob * selector
         return aggregate(prob, dim=1)
 
-    def forward(self, pix_feat: torch.Tensor, aux_input: dict[str, torch.Tensor],
-                selector: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        aux_output = {"attn_mask": aux_input.get("attn_mask")}
+    def forward(self, pix_feat: torch.Tensor, aux_input: dict[str, Any],
+                selector: torch.Tensor | None) -> dict[str, torch.Tensor | None]:
+        aux_output: dict[str, torch.Tensor | None] = {"attn_mask": aux_input.get("attn_mask")}
         if self.sensory_aux is not None:
             logits = self.sensory_aux(pix_feat, aux_input["sensory"])
             aux_output["sensory_logits"] = self._aggregate_with_selector(logits, selector)

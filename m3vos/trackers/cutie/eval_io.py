@@ -16,7 +16,6 @@ Scores on real data depend on these steps as much as on the network:
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,10 +30,6 @@ def resized_shape(h: int, w: int, size: int) -> tuple[int, int]:
     if h <= w:
         return size, int(size * w / h)
     return int(size * h / w), size
-
-
-def needs_resize(h: int, w: int, size: int) -> bool:
-    return resized_shape(h, w, size) != (h, w)
 
 
 def image_to_tensor(rgb: np.ndarray) -> torch.Tensor:
@@ -60,20 +55,6 @@ def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
     if (new_h, new_w) == (h, w):
         return mask
     return np.asarray(Image.fromarray(mask).resize((new_w, new_h), Image.NEAREST))
-
-
-def load_frame(path: str | Path, size: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Read a frame file as the official loader does: (tensor to feed, original (H, W))."""
-    with Image.open(path) as im:
-        rgb = np.asarray(im.convert("RGB"))
-    return resize_image(image_to_tensor(rgb), size), rgb.shape[:2]
-
-
-def load_mask(path: str | Path, size: int) -> np.ndarray:
-    """Read an index-mask PNG (kept as ids, not converted) and resize it with PIL NEAREST."""
-    with Image.open(path) as im:
-        mask = np.asarray(im)
-    return resize_mask(mask, size)
 
 
 def no_cpu_autocast(device: torch.device):

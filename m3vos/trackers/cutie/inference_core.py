@@ -181,7 +181,7 @@ class InferenceCore:
         since_mem = self.curr_ti - self.last_mem_ti
         is_mem_frame = (since_mem >= self.mem_every or has_mask) and not end
         need_segment = (not has_mask) or (self.object_manager.num_obj > 0 and
-                                          not self.object_manager.has_all(objects))
+                                          not self.object_manager.has_all(objects or ()))
         update_sensory = (since_mem in self.stagger_ti) and not end
         return StepFlags(is_mem_frame, need_segment, update_sensory)
 
@@ -192,6 +192,7 @@ class InferenceCore:
     def read_memory(self, feats: ImageFeatures) -> torch.Tensor:
         """Memory read + pixel fusion + object transformer: readout [B, N, C, h, w] in
         temporary-id order."""
+        assert self.last_mask is not None, "a memory read needs the previous frame's mask"
         per_object = self.memory.read(feats.pix_feat, feats.key, feats.selection, self.last_mask,
                                       self.network)
         return torch.stack(self.object_manager.realize(per_object), dim=1)

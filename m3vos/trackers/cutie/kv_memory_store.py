@@ -111,6 +111,7 @@ class KeyValueMemoryStore:
             _cat_last(self.shrinkage, b, shrinkage, front=perm)
             if not perm:
                 if self.save_selection:
+                    assert selection is not None, "a store that keeps the selection is given one"
                     _cat_last(self.selection, b, selection)
                 if self.save_usage:
                     _cat_last(self.use_count, b, new_use)

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from m3vos.errors import BadInputError
-from m3vos.trackers.cutie.kv_memory_store import KeyValueMemoryStore
+from m3vos.trackers.cutie.kv_memory_store import KeyValueMemoryStore, Permanence
 from m3vos.trackers.cutie.memory_ops import do_softmax, get_similarity
 from m3vos.trackers.cutie.object_manager import ObjectManager
 from m3vos.trackers.cutie.settings import EvalSettings
@@ -72,6 +72,12 @@ class MemoryManager:
                          if self.use_long_term else None)
         self.engaged = False
 
+    @property
+    def _long(self) -> KeyValueMemoryStore:
+        """The long-term store, where `use_long_term` guarantees there is one."""
+        assert self.long_mem is not None, "long-term memory is off"
+        return self.long_mem
+
     # ------------------------------------------------------------------ per-object lookups
     def _mask_by_ids(self, mask: torch.Tensor, obj_ids: list[int]) -> torch.Tensor:
         return mask[:, [self.object_manager.tmp_id(obj) - 1 for obj in obj_ids]]
@@ -87,8 +93,8 @@ class MemoryManager:
 
     def _visual_values(self, obj_ids: list[int]) -> torch.Tensor:
         value = torch.stack([self.work_mem.value[obj] for obj in obj_ids], dim=1)
-        if self.use_long_term and obj_ids[0] in self.long_mem.value:
-            lt_value = torch.stack([self.long_mem.value[obj] for obj in obj_ids], dim=1)
+        if self.use_long_term and obj_ids[0] in self._long.value:
+            lt_value = torch.stack([self._long.value[obj] for obj in obj_ids], dim=1)
             value = torch.cat([lt_value, value], dim=-1)
         return value
 
@@ -97,17 +103,17 @@ class MemoryManager:
                   selection: torch.Tensor) -> torch.Tensor:
         """Top-k affinity of the query against one bucket; records usage for long-term memory."""
         work = self.work_mem
-        if self.use_long_term and self.long_mem.engaged(bucket_id):
-            long_size = self.long_mem.size(bucket_id)
-            memory_key = torch.cat([self.long_mem.key[bucket_id], work.key[bucket_id]], -1)
-            shrinkage = torch.cat([self.long_mem.shrinkage[bucket_id], work.shrinkage[bucket_id]],
+        if self.use_long_term and self._long.engaged(bucket_id):
+            long_size = self._long.size(bucket_id)
+            memory_key = torch.cat([self._long.key[bucket_id], work.key[bucket_id]], -1)
+            shrinkage = torch.cat([self._long.shrinkage[bucket_id], work.shrinkage[bucket_id]],
                                   -1)
             similarity = get_similarity(memory_key, shrinkage, query_key, selection)
             affinity, usage = do_softmax(similarity, self._k(similarity), inplace=True,
                                          return_usage=True)
             work.update_bucket_usage(bucket_id, usage[:, long_size:])
             if self.count_long_term_usage:
-                self.long_mem.update_bucket_usage(bucket_id, usage[:, :long_size])
+                self._long.update_bucket_usage(bucket_id, usage[:, :long_size])
             return affinity
         similarity = get_similarity(work.key[bucket_id], work.shrinkage[bucket_id], query_key,
                                     selection)
@@ -130,6 +136,7 @@ class MemoryManager:
         """
         h, w = pix_feat.shape[-2:]
         bs = pix_feat.shape[0]
+        assert self.CV is not None, "read before the first memory frame"
         query_key = query_key.flatten(start_dim=2)
         selection = selection.flatten(start_dim=2)
         readouts: dict[int, torch.Tensor] = {}
@@ -156,7 +163,7 @@ class MemoryManager:
     # ------------------------------------------------------------------ writing
     def add_memory(self, key: torch.Tensor, shrinkage: torch.Tensor, msk_value: torch.Tensor,
                    obj_value: torch.Tensor | None, objects: list[int],
-                   selection: torch.Tensor | None = None, *, as_permanent: str = "first") -> None:
+                   selection: torch.Tensor | None = None, *, as_permanent: Permanence = "first") -> None:
         """Store one memory frame: key [B, Ck, h, w], values [B, O, Cv, h, w], summaries
         [B, O, Q, C+1]; then FIFO-evict or consolidate every bucket."""
         self.engaged = True
@@ -191,7 +198,7 @@ class MemoryManager:
         for bucket_id in list(self.work_mem.buckets):
             if self.use_long_term:
                 if self.work_mem.non_perm_size(bucket_id) >= self.max_work_tokens:
-                    if self.long_mem.non_perm_size(bucket_id) >= (self.max_long_tokens -
+                    if self._long.non_perm_size(bucket_id) >= (self.max_long_tokens -
                                                                   self.num_prototypes):
                         if not self.count_long_term_usage:  # the official code crashes here
                             raise BadInputError(
@@ -199,7 +206,7 @@ class MemoryManager:
                                 "so there is no usage to prune it by",
                                 hint="set long_term.count_usage=true or raise "
                                      "long_term.max_num_tokens")
-                        self.long_mem.remove_obsolete_features(
+                        self._long.remove_obsolete_features(
                             bucket_id,
                             self.max_long_tokens - self.num_prototypes - self.buffer_tokens)
                     self._compress(bucket_id)
@@ -214,7 +221,7 @@ class MemoryManager:
             key, shrinkage, selection, values, usage)
         self.work_mem.sieve_by_range(bucket_id, 0, -self.min_work_tokens,
                                      min_size=self.min_work_tokens)
-        self.long_mem.add(proto_key, proto_value, proto_shrinkage, None, bucket_id=bucket_id)
+        self._long.add(proto_key, proto_value, proto_shrinkage, None, bucket_id=bucket_id)
 
     def _consolidate(self, key, shrinkage, selection, values, usage):
         proto_key, proto_sel = [], []
@@ -249,5 +256,5 @@ class MemoryManager:
         """Key tokens held in working plus long-term memory (flat over a long video)."""
         total = self.work_mem.num_tokens()
         if self.long_mem is not None:
-            total += self.long_mem.num_tokens()
+            total += self._long.num_tokens()
         return total

@@ -8,6 +8,7 @@ softmax does NOT subtract the maximum (exp of the raw top-k values), the full on
 from __future__ import annotations
 
 import math
+from typing import Literal, overload
 
 import torch
 
@@ -39,6 +40,16 @@ def get_similarity(mk: torch.Tensor, ms: torch.Tensor | None, qk: torch.Tensor,
     if ms is not None:
         return similarity * ms / math.sqrt(ck)
     return similarity / math.sqrt(ck)
+
+
+@overload
+def do_softmax(similarity: torch.Tensor, top_k: int | None = None, inplace: bool = False,
+               return_usage: Literal[False] = False) -> torch.Tensor: ...
+
+
+@overload
+def do_softmax(similarity: torch.Tensor, top_k: int | None = None, inplace: bool = False, *,
+               return_usage: Literal[True]) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
 def do_softmax(similarity: torch.Tensor, top_k: int | None = None, inplace: bool = False,

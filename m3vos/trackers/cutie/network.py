@@ -33,6 +33,9 @@ MultiScaleFeatures = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # f16, f8,
 class CutieNetwork(nn.Module):
     """Cutie (small or base) without its inference loop; see `m3vos.trackers.cutie.inference_core`."""
 
+    pixel_mean: torch.Tensor   # buffers
+    pixel_std: torch.Tensor
+
     def __init__(self, cfg: CutieModelConfig | None = None) -> None:
         super().__init__()
         cfg = cfg or CutieModelConfig.small()

@@ -8,6 +8,8 @@ queries Q/2.. only to the other pixels; a query whose whole row is blocked sees 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -110,13 +112,13 @@ class QueryTransformer(nn.Module):
 
         aux_logits = self.mask_pred[0](pixel).squeeze(2)
         attn_mask = self._get_aux_mask(aux_logits, selector)
-        aux_features: dict[str, object] = {"logits": [aux_logits]}
+        aux_features: dict[str, Any] = {"logits": [aux_logits]}
         q_weights = p_weights = None
         for i, block in enumerate(self.blocks):
             query, pixel, q_weights, p_weights = block(query, pixel, query_emb, pixel_pe,
                                                        attn_mask, need_weights=need_weights)
             aux_logits = self.mask_pred[i + 1](pixel).squeeze(2)
-            aux_features["logits"].append(aux_logits)  # type: ignore[union-attr]
+            aux_features["logits"].append(aux_logits)
             # The mask after the last block is unused at inference: skip building it.
             if i + 1 < self.num_blocks or self.training or need_weights:
                 attn_mask = self._get_aux_mask(aux_logits, selector)

@@ -25,6 +25,8 @@ class PositionalEncoding(nn.Module):
     channel-first input with transpose_output), else [B, C, h, w]. Cached per input shape.
     """
 
+    inv_freq: torch.Tensor   # a buffer
+
     def __init__(self, dim: int, scale: float = math.pi * 2, temperature: float = 10000,
                  normalize: bool = True, channel_last: bool = True,
                  transpose_output: bool = False) -> None:

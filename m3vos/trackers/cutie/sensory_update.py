@@ -37,12 +37,12 @@ class SensoryUpdater(nn.Module):
                                  padding=1)
 
     def forward(self, g: list[torch.Tensor], h: torch.Tensor) -> torch.Tensor:
-        g = self.g16_conv(g[0]) + self.g8_conv(downsample_groups(g[1], ratio=1 / 2)) + \
+        x = self.g16_conv(g[0]) + self.g8_conv(downsample_groups(g[1], ratio=1 / 2)) + \
             self.g4_conv(downsample_groups(g[2], ratio=1 / 4))
         with _autocast_off(h.device.type):
-            g = g.float()
+            x = x.float()
             h = h.float()
-            values = self.transform(torch.cat([g, h], dim=2))
+            values = self.transform(torch.cat([x, h], dim=2))
             return recurrent_update(h, values)
 
 

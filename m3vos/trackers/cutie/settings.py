@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Mapping, TypeVar
 
 from m3vos.errors import BadInputError
+from m3vos.utils.configvalues import flatten, parse_bool
 
 S = TypeVar("S", bound="EvalSettings")
 
@@ -81,15 +82,8 @@ class EvalSettings:
         names = {f.name: f for f in fields(cls)}
         lt_names = {f.name: f for f in fields(LongTermSettings)}
         unknown: list[str] = []
-        for key, value in (values or {}).items():
-            key = str(key)
-            if key == "long_term" and isinstance(value, Mapping):
-                for sub, subval in value.items():
-                    if sub in lt_names:
-                        lt[sub] = _coerce(subval, lt_names[sub], f"long_term.{sub}", source)
-                    else:
-                        unknown.append(f"long_term.{sub}")
-            elif key.startswith("long_term."):
+        for key, value in flatten({str(k): v for k, v in (values or {}).items()}).items():
+            if key.startswith("long_term."):
                 sub = key.split(".", 1)[1]
                 if sub in lt_names:
                     lt[sub] = _coerce(value, lt_names[sub], key, source)
@@ -133,20 +127,6 @@ class EvalSettings:
         if self.stagger_updates >= self.mem_every:
             return set(range(1, self.mem_every + 1))
         return {int(v) for v in np.round(np.linspace(1, self.mem_every, self.stagger_updates))}
-
-
-def parse_bool(value: Any) -> bool:
-    """A boolean from a config value: "1/true/yes/on" or "0/false/no/off" (any case, padded),
-    or True/False/1/0. Anything else raises ValueError, so a typo is never read as False."""
-    if isinstance(value, str):
-        low = value.strip().lower()
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off"):
-            return False
-    elif isinstance(value, (bool, int)) and value in (0, 1):
-        return bool(value)
-    raise ValueError(f"not a boolean: {value!r}")
 
 
 def _coerce(value: Any, f: dataclasses.Field, key: str, source: str) -> Any:

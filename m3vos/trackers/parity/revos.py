@@ -41,8 +41,10 @@ def build_network(reference: Reference, weights: Path, device: Any) -> Any:
 
 def revos_settings(variant: Mapping[str, Any], network: Any) -> ReVOSSettings:
     """The variant's ReVOS settings; alpha falls back to the network's (manifest) boost rate."""
+    from m3vos.trackers.revos.network import ReVOSNetwork
+
     effective = dict(variant.get("effective_settings") or {})
-    if effective.get("boost_rate") is None and hasattr(network, "boost_rate"):
+    if effective.get("boost_rate") is None and isinstance(network, ReVOSNetwork):
         effective["boost_rate"] = network.boost_rate
     settings, _ = ReVOSSettings.from_config(effective)
     return settings
@@ -54,8 +56,9 @@ def run_variant(network: Any, variant: Mapping[str, Any], arrays: Mapping[str, n
     import torch
 
     from m3vos.trackers.revos.loop import ReVOSCore, revos_steps
+    from m3vos.trackers.revos.network import ReVOSNetwork
 
-    if not hasattr(network, "fuse_readouts"):
+    if not isinstance(network, ReVOSNetwork):
         raise BadInputError("a ReVOS reference needs the ReVOS network (with its readout fuser)",
                             hint="replay it through `m3vos dev replay`, which builds it")
     settings = variant_settings(variant)

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 from m3vos.errors import BadInputError
-from m3vos.trackers.cutie.settings import parse_bool
+from m3vos.utils.configvalues import flatten, parse_bool
 
 #: accepted spellings -> our field name
 ALIASES: dict[str, str] = {
@@ -72,18 +72,6 @@ class ReVOSSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts to dotted keys: {"reverse_polish": {"polish_frames": 4}} -> {"reverse_polish.polish_frames": 4}."""
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
 
 
 def _coerce(field: str, key: str, value: Any) -> Any:

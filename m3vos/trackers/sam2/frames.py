@@ -22,7 +22,7 @@ def prepare_frame(rgb: np.ndarray, size: int) -> Any:
     import torch
     from PIL import Image
 
-    img = np.asarray(Image.fromarray(rgb).resize((size, size), Image.BICUBIC), dtype=np.float32)
+    img: np.ndarray = np.asarray(Image.fromarray(rgb).resize((size, size), Image.BICUBIC), dtype=np.float32)
     img = (img / 255.0 - np.asarray(MEAN, np.float32)) / np.asarray(STD, np.float32)
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
 

@@ -11,6 +11,17 @@ import numpy as np
 from m3vos.trackers.base import Capabilities, Tracker, TrackerOutput, VideoInput
 
 
+def first_mask_every_frame(video: VideoInput, delay: float = 0.0, skip: int | None = None
+                           ) -> Iterator[TrackerOutput]:
+    """The static tracker's output (frame 0's mask on every frame), `delay` seconds per frame;
+    frame `skip`, when given, is left out (a contract breach)."""
+    for t in range(video.num_frames):
+        if delay:
+            time.sleep(delay)
+        if t != skip:
+            yield TrackerOutput(frame=t, labels=video.masks[0])
+
+
 class EchoTracker(Tracker):
     """Repeats the first mask, as probabilities at half resolution (exercises the resize-back)."""
 
@@ -32,10 +43,7 @@ class SlowTracker(Tracker):
     capabilities = Capabilities()
 
     def track(self, video: VideoInput) -> Iterator[TrackerOutput]:
-        delay = float(self.config.get("delay", 0.05))
-        for t in range(video.num_frames):
-            time.sleep(delay)
-            yield TrackerOutput(frame=t, labels=video.masks[0])
+        yield from first_mask_every_frame(video, float(self.config.get("delay", 0.05)))
 
 
 class FailingTracker(Tracker):
@@ -60,9 +68,7 @@ class SkippingTracker(Tracker):
     capabilities = Capabilities()
 
     def track(self, video: VideoInput) -> Iterator[TrackerOutput]:
-        for t in range(video.num_frames):
-            if t != 3:
-                yield TrackerOutput(frame=t, labels=video.masks[0])
+        yield from first_mask_every_frame(video, skip=3)
 
 
 class ReverseTracker(Tracker):

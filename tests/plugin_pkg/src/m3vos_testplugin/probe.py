@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 from m3vos.trackers.base import Capabilities, Tracker, TrackerOutput, VideoInput
+from m3vos_testplugin import first_mask_every_frame
 
 
 class ProbeTracker(Tracker):
@@ -42,10 +43,7 @@ class ProbeTracker(Tracker):
         folder = Path(self.config["probe_dir"])
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{video.name}.json").write_text(json.dumps(info))
-        delay = float(self.config.get("delay", 0))
-        for t in range(video.num_frames):
-            time.sleep(delay)
-            yield TrackerOutput(frame=t, labels=video.masks[0])
+        yield from first_mask_every_frame(video, float(self.config.get("delay", 0)))
 
 
 class SlowStartTracker(ProbeTracker):
