@@ -1,9 +1,13 @@
-"""Pieces shared by the command modules: consoles and output-format choices."""
+"""Pieces shared by the command modules: consoles, output formats, the shared flags (docs/cli.md),
+help-text unwrapping and the hidden spellings of renamed flags."""
 
 from __future__ import annotations
 
+import re
 from enum import Enum
+from typing import Any, Optional
 
+import typer
 from rich.console import Console
 
 #: Human output (tables, summaries) goes to stdout; diagnostics and progress to stderr.
@@ -16,3 +20,199 @@ class OutputFormat(str, Enum):
     json = "json"
     csv = "csv"
     md = "md"
+
+
+class DocFormat(str, Enum):
+    """Output of a command whose output is a document, not a table (`--format table|json`)."""
+
+    table = "table"
+    json = "json"
+
+
+# --- help texts ------------------------------------------------------------------------------
+
+def unwrap(text: Optional[str]) -> Optional[str]:
+    """Help text as one line per paragraph, for the terminal to wrap at its width.
+
+    Source strings stay hard-wrapped for the reader of the code; paragraphs are separated by a
+    blank line. Lines that start with whitespace (examples, listings) are kept as they are.
+    """
+    if not text:
+        return text
+    import inspect
+
+    paragraphs = []
+    for para in re.split(r"\n\s*\n", inspect.cleandoc(text)):
+        lines = para.split("\n")
+        out: list[str] = []
+        for line in lines:
+            if out and line.strip() and not line[:1].isspace() and not out[-1][:1].isspace():
+                out[-1] = out[-1].rstrip() + " " + line.strip()
+            else:
+                out.append(line.rstrip())
+        paragraphs.append("\n".join(out))
+    return "\n\n".join(paragraphs)
+
+
+def unwrap_all(app: typer.Typer) -> None:
+    """`unwrap` the help of every command and group registered on `app`, recursively."""
+    import inspect
+
+    for cmd in app.registered_commands:
+        cmd.help = unwrap(cmd.help or (inspect.getdoc(cmd.callback) if cmd.callback else None))
+    for group in app.registered_groups:
+        sub = group.typer_instance
+        if sub is None:
+            continue
+        if isinstance(group.help, str):
+            group.help = unwrap(group.help)
+        if isinstance(sub.info.help, str):
+            sub.info.help = unwrap(sub.info.help)
+        unwrap_all(sub)
+
+
+# --- renamed flags -----------------------------------------------------------------------------
+
+#: Old spellings kept for one release, per command path: {old: new}. They are rewritten before
+#: parsing, so they work as before and do not appear in `--help`. `--json` means `--format json`.
+#: Other command modules add their own entries with `ALIASES.setdefault(path, {}).update(...)`.
+ALIASES: dict[tuple[str, ...], dict[str, str]] = {
+    ("score",): {"--set": "--split"},
+    ("entropy-report",): {"--set": "--split"},
+    ("run",): {"-w": "--workers", "--json": "--format=json"},
+    ("sweep",): {"-w": "--workers"},
+    ("leaderboard",): {"-m": "--metric"},
+    ("report",): {"--html": "--format=html", "--md": "--format=md"},
+    ("trackers", "list"): {"--json": "--format=json"},
+    ("trackers", "test"): {"--json": "--format=json"},
+    ("dev", "replay"): {"-w": "--weights", "-v": "--variant", "--json": "--format=json"},
+    ("dev", "gpu-check"): {"--json": "--format=json"},
+}
+
+#: Options of the root callback (before the command); none of them takes a value.
+_ROOT_FLAGS = {"-q", "--quiet", "-v", "--verbose", "--version", "-h", "--help"}
+
+
+def _command_path(argv: list[str]) -> tuple[int, tuple[str, ...]]:
+    """Index after the command path (e.g. `dev replay`) and that path, for `ALIASES`."""
+    i = 0
+    while i < len(argv) and argv[i] in _ROOT_FLAGS:
+        i += 1
+    path: tuple[str, ...] = ()
+    while i < len(argv) and not argv[i].startswith("-") and len(path) < 2:
+        path += (argv[i],)
+        i += 1
+        if path in ALIASES or not any(k[:len(path)] == path and len(k) > len(path) for k in ALIASES):
+            break
+    return i, path
+
+
+def rewrite_aliases(argv: list[str]) -> list[str]:
+    """`argv` with the old spellings of renamed flags replaced by the new ones (`ALIASES`)."""
+    start, path = _command_path(argv)
+    table = ALIASES.get(path)
+    if not table:
+        return argv
+    out = argv[:start]
+    rest = iter(argv[start:])
+    for tok in rest:
+        if tok == "--":
+            out += [tok, *rest]
+            break
+        head, eq, value = tok.partition("=")
+        if head in table and head.startswith("--"):
+            new = table[head]
+            out.append(new + eq + value if eq else new)
+        elif tok in table:
+            out.append(table[tok])
+        elif len(tok) > 2 and tok[:2] in table and not tok.startswith("--"):   # -w2 -> --workers=2
+            out.append(f"{table[tok[:2]]}={tok[2:]}")
+        else:
+            out.append(tok)
+    return out
+
+
+# --- shared flags (docs/cli.md, "The shared flags") --------------------------------------------
+
+WORKERS_HELP = ("Worker processes (default: the CPUs this process may use, at most one per video; "
+                "-j 1 runs in this process). Results do not depend on it.")
+
+
+def data_option(help: str = "Dataset root (default: M3VOS_DATA, then the configured dataset).") -> Any:
+    return typer.Option(None, "--data", "-d", help=help)
+
+
+def split_option(help: str = "Split file of the dataset (ImageSets/<NAME>.txt).") -> Any:
+    return typer.Option("val", "--split", help=help)
+
+
+def videos_option(help: str = "Comma-separated subset of videos (default: all of the split).") -> Any:
+    return typer.Option(None, "--videos", help=help)
+
+
+def benchmark_option(help: str = "Benchmark of the data: davis2017, vost, ytvos, mose or m3vos "
+                                 "(default: from the layout; see docs/data.md).") -> Any:
+    return typer.Option(None, "--dataset", help=help)
+
+
+def workers_option(help: str = WORKERS_HELP) -> Any:
+    return typer.Option(None, "--workers", "-j", min=1, help=help)
+
+
+def format_option(default: Enum = OutputFormat.table, help: str = "table, json, csv or md.") -> Any:
+    return typer.Option(default, "--format", "-f", help=help)
+
+
+def metric_option(help: str, default: str = "J-Mean") -> Any:
+    return typer.Option(default, "--metric", help=help)
+
+
+def config_option(help: str = "Tracker option KEY=VALUE (repeatable; VALUE is typed as YAML).") -> Any:
+    return typer.Option(None, "--config", "-c", help=help)
+
+
+def device_option(help: str = "auto | cpu | cuda | cuda:N (auto: CUDA when present).") -> Any:
+    return typer.Option("auto", "--device", help=help)
+
+
+def percent_option(help: str = "Print tables as percent (75.6); JSON and CSV stay fractions.") -> Any:
+    return typer.Option(False, "--percent", help=help)
+
+
+def allow_mixed_option(help: str = "Use runs scored differently anyway (marked MIXED).") -> Any:
+    return typer.Option(False, "--allow-mixed", help=help)
+
+
+def names_option() -> Any:
+    return typer.Option(None, "--name", help="PATH=NAME display name of a run, repeatable (e.g. --name runs/a=ReVOS).")
+
+
+def fail_under_option() -> Any:
+    return typer.Option(None, "--fail-under",
+                        help="METRIC=VALUE gate for a higher-is-better metric, repeatable (J-Mean=0.6 or "
+                             "J-Mean=60%); exit 1 when below.")
+
+
+def fail_over_option() -> Any:
+    return typer.Option(None, "--fail-over",
+                        help="METRIC=VALUE gate for a lower-is-better metric (Decay), repeatable "
+                             "(J-Decay=0.2 or J-Decay=20%); exit 1 when above.")
+
+
+def split_list(value: Optional[str]) -> Optional[list[str]]:
+    """`"a, b,"` -> `["a", "b"]`; None or nothing -> None (every item)."""
+    items = [v.strip() for v in value.split(",") if v.strip()] if value else []
+    return items or None
+
+
+def parse_names(specs: Optional[list[str]]) -> dict[str, str]:
+    """`--name PATH=NAME` options -> {PATH: NAME}."""
+    from m3vos.errors import BadInputError
+
+    named: dict[str, str] = {}
+    for spec in specs or []:
+        path, sep, name = spec.rpartition("=")
+        if not sep or not path or not name.strip():
+            raise BadInputError(f"bad --name {spec!r}", hint="write --name PATH=NAME, e.g. --name runs/a=ReVOS")
+        named[path] = name.strip()
+    return named

@@ -397,6 +397,34 @@ def _md_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def results_breakdowns(results: str | Path, names: str | Sequence[str], *, data: str | Path | None = None,
+                       labels: str | Path | None = None) -> dict[str, list[dict[str, Any]]]:
+    """`m3vos breakdowns RESULTS`: the named breakdowns of a results folder, on the dataset it
+    was scored on (or `data`), with the official labels of `labels` when given."""
+    from m3vos.analysis.breakdowns import add_breakdowns, parse_names
+    from m3vos.analysis.results_io import load_results
+
+    wanted = parse_names(names)
+    run = load_results(results)
+    dataset = open_results_dataset([run], data, labels)
+    if dataset is None:
+        raise BadInputError("the dataset these results were scored on is not at its recorded root",
+                            path=run.file, hint="pass --data DATASET_ROOT")
+    return add_breakdowns(run.doc, dataset, wanted)
+
+
+def breakdowns_document(section: dict[str, list[dict[str, Any]]], fmt: str) -> str:
+    """Breakdown rows as `json`, or as one `csv` / `md` table with a leading breakdown column."""
+    import json
+
+    if fmt == "json":
+        return json.dumps(section, indent=1) + "\n"
+    frames = [pd.DataFrame(rows).assign(breakdown=name) for name, rows in section.items()]
+    df = pd.concat(frames, ignore_index=True)
+    df = df[["breakdown", *[c for c in df.columns if c != "breakdown"]]]
+    return df.to_csv(index=False) if fmt == "csv" else _md_table(df) + "\n"
+
+
 _CI_NOTE = (f"Each row: n objects, the plain mean, and a 95% bootstrap interval resampling the row's videos "
             f"(1000 resamples, seed 0); rows marked n<3 hold fewer than {SMALL_N} objects: read them as anecdotes.")
 
