@@ -90,9 +90,9 @@ def entropy_hypothesis(datasets: list[Any], *, definition: str = "lbp", max_fram
 
 def to_markdown(df: pd.DataFrame) -> str:
     """The table as markdown, formatted as every m3vos report table."""
-    from m3vos.analysis.report import _md_table
+    from m3vos.analysis.report import md_table
 
-    return _md_table(df) + "\n"
+    return md_table(df) + "\n"
 
 
 def hypothesis_plot(df: pd.DataFrame, path: str | Path, *, title: str) -> Path:

@@ -387,7 +387,7 @@ def _percent_frame(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _md_table(df: pd.DataFrame) -> str:
+def md_table(df: pd.DataFrame) -> str:
     cols = list(df.columns)
     numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in cols]
     lines = ["| " + " | ".join(map(str, cols)) + " |",
@@ -422,7 +422,7 @@ def breakdowns_document(section: dict[str, list[dict[str, Any]]], fmt: str) -> s
     frames = [pd.DataFrame(rows).assign(breakdown=name) for name, rows in section.items()]
     df = pd.concat(frames, ignore_index=True)
     df = df[["breakdown", *[c for c in df.columns if c != "breakdown"]]]
-    return df.to_csv(index=False) if fmt == "csv" else _md_table(df) + "\n"
+    return df.to_csv(index=False) if fmt == "csv" else md_table(df) + "\n"
 
 
 _CI_NOTE = (f"Each row: n objects, the plain mean, and a 95% bootstrap interval resampling the row's videos "
@@ -433,15 +433,15 @@ def render_markdown(rep: Report) -> str:
     mixed = [n for n in rep.notes if n.startswith("MIXED")]
     parts = [f"# m3vos report: {', '.join(rep.runs)}", ""]
     parts += [f"> **{n}**" for n in mixed] + ([""] if mixed else [])
-    parts += ["## Summary", "", _md_table(rep.table(rep.summary)), ""]
+    parts += ["## Summary", "", md_table(rep.table(rep.summary)), ""]
     if len(rep.provenance):
-        parts += ["## Provenance", "", _md_table(rep.provenance), ""]
+        parts += ["## Provenance", "", md_table(rep.provenance), ""]
     parts += [f"_{_CI_NOTE}_", ""]
     for name, rows in rep.breakdowns.items():
         parts += [f"## {name}", "", f"_{BREAKDOWNS[name].description}_", "",
-                  _md_table(rep.breakdown(name)), ""]
+                  md_table(rep.breakdown(name)), ""]
     for run, t in rep.worst.items():
-        parts += [f"## Worst objects: {run}", "", _md_table(rep.table(t)), ""]
+        parts += [f"## Worst objects: {run}", "", md_table(rep.table(t)), ""]
     parts += ["## Figures", ""] + [f"![{k}]({p.name})" for k, p in rep.figures.items()] + [""]
     if rep.notes:
         parts += ["## Notes", ""] + [f"- {n}" for n in rep.notes] + [""]

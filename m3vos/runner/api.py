@@ -190,23 +190,43 @@ def _identity(model: str, cls: type[Tracker], spec: Any, *, config: dict[str, An
     return identity
 
 
+def _benchmark_late_objects(data: str | Path | None, split: str, benchmark: str | None,
+                            late_objects: bool | None) -> bool:
+    """`late_objects`, or the benchmark's default; a `benchmark` that does not fit the root is bad input."""
+    from m3vos.data.dataset import benchmark_of
+
+    try:
+        bench = benchmark_of(data, split=split, requested=benchmark)
+    except M3vosError:
+        if benchmark is not None:
+            raise
+        bench = None       # no readable dataset: run() reports it, after checking model and weights
+    return bool(bench and bench.late_objects) if late_objects is None else late_objects
+
+
 def run(model: str, out: str | Path, *, data: str | Path | None = None, split: str = "val",
         videos: list[str] | None = None, device: str = "auto", amp: bool = False,
-        weights: str | Path | None = None, config: dict[str, Any] | None = None, workers: int = 1,
+        weights: str | Path | None = None, config: dict[str, Any] | None = None, workers: int | None = None,
         gpus: str | list[str] | None = None, executor: str = "local", address: str | None = None,
-        shard: str | tuple[int, int] | None = None, force: bool = False, late_objects: bool = False,
+        shard: str | tuple[int, int] | None = None, force: bool = False, late_objects: bool | None = False,
         seed: int = 0, progress: bool | None = None, precision: str | None = None,
-        max_retries: int = 2, log: bool | None = None) -> RunSummary:
+        max_retries: int = 2, log: bool | None = None, benchmark: str | None = None) -> RunSummary:
     """Run `model` over the dataset into `out`; finished videos are skipped, failed ones recorded.
 
     `precision`: fp32 | tf32 | amp-bf16 | amp-fp16 (None: tf32, the official eval's; `amp=True`
     means amp-fp16). `max_retries`: how often a video whose worker process died is retried.
-    `log`: plain lines per video and a heartbeat (default: when stderr is not a terminal)."""
+    `log`: plain lines per video and a heartbeat (default: when stderr is not a terminal).
+    `workers` None: one per device (`gpus` gives one per GPU). `benchmark` (`--dataset`) must fit
+    the root; `late_objects` None: the benchmark's protocol (on for ytvos only)."""
     from m3vos.runner.precision import check_precision
     from m3vos.data.dataset import open_dataset
     from m3vos.trackers.registry import find_spec, get_tracker
 
     t_start = time.perf_counter()
+    if late_objects is None or benchmark is not None:
+        late_objects = _benchmark_late_objects(data, split, benchmark, late_objects)
+    if workers is None:
+        workers = 1
     out = Path(out).expanduser()
     config = dict(config or {})
     cls = get_tracker(model)
