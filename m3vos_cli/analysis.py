@@ -11,24 +11,7 @@ import typer
 from m3vos_cli.common import (OutputFormat, allow_mixed_option, benchmark_option, data_option, err_console,
                               fail_over_option, fail_under_option, format_option, metric_option, names_option,
                               parse_names, percent_option, split_list, split_option, videos_option, workers_option)
-from m3vos_cli.common import console as _tty_console
-
-
-class _Console:
-    """stdout console: wide tables when piped (CI logs, files), the terminal's width otherwise."""
-
-    def print(self, *args, **kwargs) -> None:
-        import sys
-
-        if sys.stdout.isatty():
-            _tty_console.print(*args, **kwargs)
-            return
-        from rich.console import Console
-
-        Console(width=160, soft_wrap=False).print(*args, **kwargs)
-
-
-console = _Console()
+from m3vos_cli.common import wide_console as console
 
 
 class Definition(str, Enum):

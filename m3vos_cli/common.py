@@ -15,6 +15,22 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+class _WideConsole:
+    """stdout console: wide tables when piped (CI logs, files), the terminal's width otherwise."""
+
+    def print(self, *args: Any, **kwargs: Any) -> None:
+        import sys
+
+        if sys.stdout.isatty():
+            console.print(*args, **kwargs)
+            return
+        Console(width=160, soft_wrap=False).print(*args, **kwargs)
+
+
+#: For tables people read in logs as well as on terminals.
+wide_console = _WideConsole()
+
+
 class OutputFormat(str, Enum):
     table = "table"
     json = "json"

@@ -14,7 +14,7 @@ import typer
 
 from m3vos_cli.common import (DocFormat, OutputFormat, benchmark_option, config_option, console, data_option,
                               device_option, err_console, format_option, split_list, split_option, videos_option,
-                              workers_option)
+                              wide_console, workers_option)
 
 trackers_app = typer.Typer(
     name="trackers",
@@ -143,19 +143,20 @@ def trackers_list(
     if fmt in (OutputFormat.csv, OutputFormat.md):
         _print_rows(rows, fmt)
         return
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="m3vos trackers")
     for col in ("name", "source", "capabilities", "weights", "status"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("name", "weights"))   # the status column (errors) wraps
     for r in rows:
         if r["weights"] is None:
             w = "-"
         else:
             w = f"{r['weights']}: {'present' if r['weights_present'] else 'missing (m3vos weights download ' + r['weights'] + ')'}"
-        status = "ok" if r["available"] else f"[red]unavailable[/red]: {r['error']}"
-        table.add_row(r["name"], r["source"], ", ".join(r["capabilities"]) or "-", w, status)
-    console.print(table)
+        status = "ok" if r["available"] else f"[red]unavailable[/red]: {escape(str(r['error']))}"
+        table.add_row(r["name"], r["source"], ", ".join(r["capabilities"]) or "-", escape(w), status)
+    wide_console.print(table)
     console.print("Also: `revos:<name>` wraps any tracker with ReVOS; a .yaml file runs an external command.")
 
 
