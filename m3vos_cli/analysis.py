@@ -8,9 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from m3vos_cli.common import (OutputFormat, allow_mixed_option, benchmark_option, data_option, err_console,
-                              fail_over_option, fail_under_option, format_option, metric_option, names_option,
-                              parse_names, percent_option, split_list, split_option, videos_option, workers_option)
+from m3vos_cli.common import OutputFormat, err_console, parse_names, shared, split_list
 from m3vos_cli.common import wide_console as console
 
 
@@ -40,10 +38,10 @@ def breakdowns(
     results: Optional[Path] = typer.Argument(None, help="A results folder (holds results.json); omit to list."),
     names: str = typer.Option("transition,group,intra,core,difficulty,size,velocity", "--names", "-n",
                               help="Comma-separated breakdown names, or `all`."),
-    data: Optional[Path] = data_option("Dataset root (default: the one the results were scored on)."),
+    data: Optional[Path] = shared("data", "Dataset root (default: the one the results were scored on)."),
     labels: Optional[Path] = typer.Option(None, "--labels",
                                           help="Folder with the official label files (all_phase_label.json, ...)."),
-    fmt: OutputFormat = format_option(),
+    fmt: OutputFormat = shared("format"),
 ) -> None:
     from m3vos.analysis.breakdowns import BREAKDOWNS
 
@@ -83,8 +81,9 @@ Writes per_video.csv, per_object.csv, summary.json, curves.json and entropy_over
 --out (one sub-folder per dataset when several roots are given), and the hypothesis test:
 hypothesis.csv/.md/.json and entropy_hypothesis.png: per dataset and per transition group,
 latter-half minus first-half entropy with a 95% video-bootstrap CI and a paired t-test over
-videos. Any supported layout works (M3-VOS, DAVIS 2017, VOST, YouTube-VOS, MOSE). With --preds (a scored predictions/results folder), adds the Spearman correlation, with a
-video-bootstrap 95% interval, between each object's entropy change and its J.
+videos. Any supported layout works (M3-VOS, DAVIS 2017, VOST, YouTube-VOS, MOSE). With --preds
+(a scored predictions/results folder), adds the Spearman correlation, with a video-bootstrap 95%
+interval, between each object's entropy change and its J.
 
 Examples:
 
@@ -101,7 +100,7 @@ def entropy_report(
                                                             "Several roots: one report beside the other."),
     definition: Definition = typer.Option(Definition.lbp, "--definition",
                                           help="official (paper's h_LBP, literal) or lbp (m3vos, non-official)."),
-    dataset_kind: Optional[List[str]] = benchmark_option("Benchmark of the root(s): davis2017, vost, ytvos, "
+    dataset_kind: Optional[List[str]] = shared("benchmark", "Benchmark of the root(s): davis2017, vost, ytvos, "
                                                          "mose, m3vos (once for all roots, or once per root; "
                                                          "default: from the layout)."),
     preds: Optional[Path] = typer.Option(None, "--preds",
@@ -112,12 +111,12 @@ def entropy_report(
     max_frames: int = typer.Option(0, "--max-frames", min=0,
                                    help="Evenly sample at most N frames per video (0: every frame, the "
                                         "official procedure; LBP with P=32 costs ~0.2 s per 480p mask)."),
-    videos: Optional[str] = videos_option(),
-    split: str = split_option(),
-    metric: str = metric_option("Per-object metric correlated with entropy change."),
-    workers: Optional[int] = workers_option(),
-    fmt: OutputFormat = format_option(help="table (people), json (summary and hypothesis rows), csv or md (the "
-                                           "hypothesis table)."),
+    videos: Optional[str] = shared("videos"),
+    split: str = shared("split"),
+    metric: str = shared("metric", "Per-object metric correlated with entropy change."),
+    workers: Optional[int] = shared("workers"),
+    fmt: OutputFormat = shared("format", help="table (people), json (summary and hypothesis rows), csv or md "
+                                              "(the hypothesis table)."),
 ) -> None:
     import json
 
@@ -226,14 +225,14 @@ def report(
                                                          help="Which report to write: html (report.html) or md "
                                                               "(report.md), repeatable (default: both)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: FIRST/report/)."),
-    data: Optional[Path] = data_option("Dataset root (default: the one the results were scored on)."),
+    data: Optional[Path] = shared("data", "Dataset root (default: the one the results were scored on)."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="Folder with the official label files."),
-    metric: str = metric_option("Metric the plots and worst-object lists use."),
+    metric: str = shared("metric", "Metric the plots and worst-object lists use."),
     worst: int = typer.Option(6, "--worst", min=1, max=50, help="How many worst objects to show."),
     entropy: bool = typer.Option(True, "--entropy/--no-entropy", help="Compute GT entropy curves (slower)."),
-    names: Optional[list[str]] = names_option(),
-    allow_mixed: bool = allow_mixed_option("Report runs scored differently anyway (marked MIXED)."),
-    percent: bool = percent_option("Tables in the paper convention (75.6); the CSVs stay fractions."),
+    names: Optional[list[str]] = shared("names"),
+    allow_mixed: bool = shared("allow_mixed", "Report runs scored differently anyway (marked MIXED)."),
+    percent: bool = shared("percent", "Tables in the paper convention (75.6); the CSVs stay fractions."),
 ) -> None:
     from m3vos.analysis.report import write_report
 
@@ -303,11 +302,11 @@ class BoardFormat(str, Enum):
 
 def leaderboard(
     results: list[Path] = typer.Argument(..., help="Results folders (or results.json files) to rank."),
-    metric: str = metric_option("Ranking metric (an official CSV name; Decay metrics rank lower-first)."),
-    fmt: BoardFormat = format_option(BoardFormat.table, "stdout: table, md, csv, json (fractions) or tex "
-                                                        "(booktabs LaTeX)."),
-    fail_under: Optional[list[str]] = fail_under_option(),
-    fail_over: Optional[list[str]] = fail_over_option(),
+    metric: str = shared("metric", "Ranking metric (an official CSV name; Decay metrics rank lower-first)."),
+    fmt: BoardFormat = shared("format", default=BoardFormat.table,
+                              help="stdout: table, md, csv, json (fractions) or tex (booktabs LaTeX)."),
+    fail_under: Optional[list[str]] = shared("fail_under"),
+    fail_over: Optional[list[str]] = shared("fail_over"),
     baseline: Optional[Path] = typer.Option(None, "--baseline",
                                             help="Baseline results (results.json or its folder): reference "
                                                  "for differences and for --max-drop."),
@@ -317,12 +316,12 @@ def leaderboard(
     out: Optional[Path] = typer.Option(None, "--out", "-o",
                                        help="Write leaderboard.md/.csv/.json/.tex into this folder (or one file "
                                             "when the name ends in .md/.csv/.json/.tex)."),
-    names: Optional[list[str]] = names_option(),
+    names: Optional[list[str]] = shared("names"),
     show: Optional[str] = typer.Option(None, "--show",
                                        help="Comma-separated metrics shown beside the ranking one "
                                             "(default: J-Mean, J_last-Mean, J_cc-Mean, J&F-Mean)."),
-    percent: bool = percent_option(),
-    allow_mixed: bool = allow_mixed_option("Rank runs scored differently anyway: a loud warning and a MIXED "
+    percent: bool = shared("percent"),
+    allow_mixed: bool = shared("allow_mixed", "Rank runs scored differently anyway: a loud warning and a MIXED "
                                            "mark in every output."),
     ci: bool = typer.Option(True, "--ci/--no-ci", help="Intervals in the LaTeX table (the others always have them)."),
     n_boot: int = typer.Option(2000, "--n-boot", min=100, max=100000, help="Bootstrap resamples."),

@@ -154,65 +154,35 @@ WORKERS_HELP = ("Worker processes (default: the CPUs this process may use, at mo
                 "-j 1 runs in this process). Results do not depend on it.")
 
 
-def data_option(help: str = "Dataset root (default: M3VOS_DATA, then the configured dataset).") -> Any:
-    return typer.Option(None, "--data", "-d", help=help)
+_UNSET: Any = object()
+
+#: flag -> (default, names, help): the shared flags of docs/cli.md, declared once.
+SHARED_FLAGS: dict[str, tuple[Any, tuple[str, ...], str]] = {
+    "data": (None, ("--data", "-d"), "Dataset root (default: M3VOS_DATA, then the configured dataset)."),
+    "split": ("val", ("--split",), "Split file of the dataset (ImageSets/<NAME>.txt)."),
+    "videos": (None, ("--videos",), "Comma-separated subset of videos (default: all of the split)."),
+    "benchmark": (None, ("--dataset",), "Benchmark of the data: davis2017, vost, ytvos, mose or m3vos "
+                                        "(default: from the layout; see docs/data.md)."),
+    "workers": (None, ("--workers", "-j"), WORKERS_HELP),
+    "format": (OutputFormat.table, ("--format", "-f"), "table, json, csv or md."),
+    "metric": ("J-Mean", ("--metric",), "Official metric name (J-Mean, J&F-Mean, ...)."),
+    "config": (None, ("--config", "-c"), "Tracker option KEY=VALUE (repeatable; VALUE is typed as YAML)."),
+    "device": ("auto", ("--device",), "auto | cpu | cuda | cuda:N (auto: CUDA when present)."),
+    "percent": (False, ("--percent",), "Print tables as percent (75.6); JSON and CSV stay fractions."),
+    "allow_mixed": (False, ("--allow-mixed",), "Use runs scored differently anyway (marked MIXED)."),
+    "names": (None, ("--name",), "PATH=NAME display name of a run, repeatable (e.g. --name runs/a=ReVOS)."),
+    "fail_under": (None, ("--fail-under",), "METRIC=VALUE gate for a higher-is-better metric, repeatable "
+                                            "(J-Mean=0.6 or J-Mean=60%); exit 1 when below."),
+    "fail_over": (None, ("--fail-over",), "METRIC=VALUE gate for a lower-is-better metric (Decay), repeatable "
+                                          "(J-Decay=0.2 or J-Decay=20%); exit 1 when above."),
+}
 
 
-def split_option(help: str = "Split file of the dataset (ImageSets/<NAME>.txt).") -> Any:
-    return typer.Option("val", "--split", help=help)
-
-
-def videos_option(help: str = "Comma-separated subset of videos (default: all of the split).") -> Any:
-    return typer.Option(None, "--videos", help=help)
-
-
-def benchmark_option(help: str = "Benchmark of the data: davis2017, vost, ytvos, mose or m3vos "
-                                 "(default: from the layout; see docs/data.md).") -> Any:
-    return typer.Option(None, "--dataset", help=help)
-
-
-def workers_option(help: str = WORKERS_HELP) -> Any:
-    return typer.Option(None, "--workers", "-j", min=1, help=help)
-
-
-def format_option(default: Enum = OutputFormat.table, help: str = "table, json, csv or md.") -> Any:
-    return typer.Option(default, "--format", "-f", help=help)
-
-
-def metric_option(help: str, default: str = "J-Mean") -> Any:
-    return typer.Option(default, "--metric", help=help)
-
-
-def config_option(help: str = "Tracker option KEY=VALUE (repeatable; VALUE is typed as YAML).") -> Any:
-    return typer.Option(None, "--config", "-c", help=help)
-
-
-def device_option(help: str = "auto | cpu | cuda | cuda:N (auto: CUDA when present).") -> Any:
-    return typer.Option("auto", "--device", help=help)
-
-
-def percent_option(help: str = "Print tables as percent (75.6); JSON and CSV stay fractions.") -> Any:
-    return typer.Option(False, "--percent", help=help)
-
-
-def allow_mixed_option(help: str = "Use runs scored differently anyway (marked MIXED).") -> Any:
-    return typer.Option(False, "--allow-mixed", help=help)
-
-
-def names_option() -> Any:
-    return typer.Option(None, "--name", help="PATH=NAME display name of a run, repeatable (e.g. --name runs/a=ReVOS).")
-
-
-def fail_under_option() -> Any:
-    return typer.Option(None, "--fail-under",
-                        help="METRIC=VALUE gate for a higher-is-better metric, repeatable (J-Mean=0.6 or "
-                             "J-Mean=60%); exit 1 when below.")
-
-
-def fail_over_option() -> Any:
-    return typer.Option(None, "--fail-over",
-                        help="METRIC=VALUE gate for a lower-is-better metric (Decay), repeatable "
-                             "(J-Decay=0.2 or J-Decay=20%); exit 1 when above.")
+def shared(flag: str, help: Optional[str] = None, *, default: Any = _UNSET) -> Any:
+    """The Typer option of a shared flag (`SHARED_FLAGS`), with this command's help or default."""
+    value, names, text = SHARED_FLAGS[flag]
+    extra = {"min": 1} if flag == "workers" else {}
+    return typer.Option(value if default is _UNSET else default, *names, help=help or text, **extra)
 
 
 def split_list(value: Optional[str]) -> Optional[list[str]]:

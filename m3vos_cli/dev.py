@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from m3vos_cli.common import DocFormat, console, err_console, format_option
+from m3vos_cli.common import DocFormat, console, err_console, shared
 
 dev_app = typer.Typer(
     name="dev",
@@ -31,7 +31,7 @@ def replay_cmd(
                                     "CUDA convolutions default to TF32), cuda, cuda:1 ..."),
     check: bool = typer.Option(False, "--check",
                                help="Exit 1 unless every variant passes the parity criterion."),
-    fmt: DocFormat = format_option(DocFormat.table, "table (people) or json (the comparison)."),
+    fmt: DocFormat = shared("format", default=DocFormat.table, help="table (people) or json (the comparison)."),
 ) -> None:
     """Run our model exactly as a parity reference describes and compare with it.
 
@@ -76,7 +76,7 @@ def gpu_check_cmd(
     references: Optional[Path] = typer.Option(
         None, "--references", help="Folder of parity references (default: $M3VOS_SHARED/fixtures/parity)."),
     device: str = typer.Option("cuda", "--device", help="CUDA device to check, e.g. cuda:1."),
-    fmt: DocFormat = format_option(DocFormat.table, "table (people) or json (the report)."),
+    fmt: DocFormat = shared("format", default=DocFormat.table, help="table (people) or json (the report)."),
 ) -> None:
     """Check a GPU machine in one command: parity on CUDA and Cutie/ReVOS speed.
 

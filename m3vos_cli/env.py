@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import typer
 
-from m3vos_cli.common import DocFormat, console, format_option
+from m3vos_cli.common import DocFormat, console, shared
 
 
 def env_command(
-    fmt: DocFormat = format_option(DocFormat.table, "table or json."),
+    fmt: DocFormat = shared("format", default=DocFormat.table, help="table or json."),
 ) -> None:
     """Show the version, the optional engines, where things live, and the environment variables.
 

@@ -12,9 +12,7 @@ from typing import List, Optional
 
 import typer
 
-from m3vos_cli.common import (DocFormat, OutputFormat, benchmark_option, config_option, console, data_option,
-                              device_option, err_console, format_option, split_list, split_option, videos_option,
-                              wide_console, workers_option)
+from m3vos_cli.common import DocFormat, OutputFormat, console, err_console, shared, split_list, wide_console
 
 trackers_app = typer.Typer(
     name="trackers",
@@ -28,20 +26,22 @@ def run_command(
                               help="Tracker: a name from `m3vos trackers list`, `revos:<backbone>`, "
                                    "a tracker .yaml file (external command) or package.module:Class."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: <video>/<frame>.png, run.json, records."),
-    data: Optional[Path] = data_option(),
-    split: str = split_option(),
-    videos: Optional[str] = videos_option(),
-    device: str = device_option(),
+    data: Optional[Path] = shared("data"),
+    split: str = shared("split"),
+    videos: Optional[str] = shared("videos"),
+    device: str = shared("device"),
     precision: Optional[str] = typer.Option(
         None, "--precision",
         help="fp32 | tf32 | amp-bf16 | amp-fp16 for torch trackers on CUDA (default tf32: what the official "
              "Cutie eval does on GPU). CPUs always run fp32. Recorded in run.json."),
     amp: bool = typer.Option(False, "--amp", help="Same as --precision amp-fp16."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint file (default: the cached download), or random[:SEED] "
-                                                 "for seeded random parameters (smoke tests; the scores mean nothing)."),
-    config: Optional[List[str]] = config_option(),
-    workers: Optional[int] = workers_option("Worker processes on --device, each loading the model (default: one; "
-                                            "--gpus starts one per GPU)."),
+    weights: Optional[Path] = typer.Option(None, "--weights",
+                                           help="Checkpoint file (default: the cached download), or random[:SEED] "
+                                                "for seeded random parameters (smoke tests; the scores mean "
+                                                "nothing)."),
+    config: Optional[List[str]] = shared("config"),
+    workers: Optional[int] = shared("workers", "Worker processes on --device, each loading the model (default: "
+                                               "one; --gpus starts one per GPU)."),
     gpus: Optional[str] = typer.Option(None, "--gpus", help="One worker process per GPU, e.g. 0,1,2,3."),
     executor: str = typer.Option("local", "--executor", help="local | ray (needs `pip install 'm3vos\\[ray]'`)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (e.g. auto); default: local."),
@@ -57,8 +57,8 @@ def run_command(
                                                 help="Also give masks of objects first seen after frame 0 "
                                                      "(YouTube-VOS style; not the M3-VOS protocol). Default: "
                                                      "the benchmark's protocol (on for ytvos only)."),
-    dataset_kind: Optional[str] = benchmark_option(),
-    fmt: DocFormat = format_option(DocFormat.table, "table (people) or json (the run summary)."),
+    dataset_kind: Optional[str] = shared("benchmark"),
+    fmt: DocFormat = shared("format", default=DocFormat.table, help="table (people) or json (the run summary)."),
 ) -> None:
     """Run a tracker over a dataset into a resumable folder of palette PNGs.
 
@@ -128,7 +128,7 @@ def _render_summary(summary) -> None:  # type: ignore[no-untyped-def]
 
 @trackers_app.command("list")
 def trackers_list(
-    fmt: OutputFormat = format_option(help="table (people), json, csv or md (one row per tracker)."),
+    fmt: OutputFormat = shared("format", help="table (people), json, csv or md (one row per tracker)."),
 ) -> None:
     """List built-in and plug-in trackers, their capabilities and whether their weights are present.
 
@@ -163,11 +163,12 @@ def trackers_list(
 @trackers_app.command("test")
 def trackers_test(
     model: str = typer.Argument(..., help="Tracker name, revos:<backbone>, .yaml file or module:Class."),
-    device: str = device_option(),
+    device: str = shared("device"),
     weights: Optional[Path] = typer.Option(None, "--weights",
                                            help="Checkpoint file, or random[:SEED] (seeded random parameters)."),
-    config: Optional[List[str]] = config_option(),
-    fmt: DocFormat = format_option(DocFormat.table, "table (people) or json (the contract report)."),
+    config: Optional[List[str]] = shared("config"),
+    fmt: DocFormat = shared("format", default=DocFormat.table,
+                            help="table (people) or json (the contract report)."),
 ) -> None:
     """Run a tracker on a tiny synthetic video and check the tracker contract.
 

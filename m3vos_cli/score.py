@@ -8,9 +8,7 @@ from typing import Any, Optional
 
 import typer
 
-from m3vos_cli.common import (OutputFormat, benchmark_option, console, data_option, err_console, fail_over_option,
-                              fail_under_option, format_option, percent_option, split_list, split_option,
-                              videos_option, workers_option)
+from m3vos_cli.common import OutputFormat, console, err_console, shared, split_list
 
 #: Warnings printed on the terminal; the rest are in results.json.
 MAX_WARNINGS_SHOWN = 8
@@ -66,23 +64,23 @@ Examples:
 
 def score(
     preds: list[Path] = typer.Argument(..., help="Folder(s) of <video>/<frame>.png predicted masks."),
-    data: Optional[Path] = data_option("Dataset root (HF release, VOST-like or DAVIS-style layout). "
+    data: Optional[Path] = shared("data", "Dataset root (HF release, VOST-like or DAVIS-style layout). "
                                        "Default: M3VOS_DATA, then the configured dataset."),
     protocol: Optional[Protocol] = typer.Option(None, "--protocol", "-p",
                                                 help="m3vos: official M3-VOS rules (+F/J&F extension); davis: "
                                                      "davis2017-evaluation. Default: the benchmark's own "
                                                      "(m3vos for M3-VOS and VOST, davis for the others)."),
-    dataset_kind: Optional[str] = benchmark_option(),
-    split: str = split_option("Which split file of the dataset to score (ImageSets/<NAME>.txt)."),
-    videos: Optional[str] = videos_option("Comma-separated subset of videos to score."),
-    workers: Optional[int] = workers_option(),
+    dataset_kind: Optional[str] = shared("benchmark"),
+    split: str = shared("split", "Which split file of the dataset to score (ImageSets/<NAME>.txt)."),
+    videos: Optional[str] = shared("videos", "Comma-separated subset of videos to score."),
+    workers: Optional[int] = shared("workers"),
     out: Optional[Path] = typer.Option(None, "--out", "-o",
                                        help="Where results.json and the CSVs go (default: PREDS; only with one "
                                             "PREDS)."),
-    fmt: OutputFormat = format_option(help="table (rich, for people), md (a markdown table of the global "
+    fmt: OutputFormat = shared("format", help="table (rich, for people), md (a markdown table of the global "
                                            "numbers, one row per PREDS, best in bold), json (the results "
                                            "document; a list for several PREDS) or csv (the per-object CSV)."),
-    percent: bool = percent_option("Print table/md numbers as percent (75.6); files and json stay fractions."),
+    percent: bool = shared("percent", "Print table/md numbers as percent (75.6); files and json stay fractions."),
     jcc: JccMode = typer.Option(JccMode.hungarian, "--jcc",
                                 help="J_cc matching: hungarian (official default) or greedy (the official "
                                      "--origin_Jcc variant)."),
@@ -101,8 +99,8 @@ def score(
     breakdown: Optional[str] = typer.Option(None, "--breakdown",
                                             help="Comma-separated breakdowns to add (e.g. transition,"
                                                  "difficulty; `all`), see `m3vos breakdowns`."),
-    fail_under: Optional[list[str]] = fail_under_option(),
-    fail_over: Optional[list[str]] = fail_over_option(),
+    fail_under: Optional[list[str]] = shared("fail_under"),
+    fail_over: Optional[list[str]] = shared("fail_over"),
 ) -> None:
     from m3vos.analysis.scoring import score_folders
     from m3vos.errors import GateFailedError

@@ -8,9 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from m3vos_cli.common import (OutputFormat, benchmark_option, config_option, console, data_option, device_option,
-                              err_console, format_option, metric_option, split_list, split_option, videos_option,
-                              workers_option)
+from m3vos_cli.common import OutputFormat, console, err_console, shared, split_list
 
 SWEEP_HELP = """Run a tracker over a grid (or list) of configs and tabulate speed against accuracy.
 
@@ -45,24 +43,24 @@ def sweep_command(
                                              help="KEY=V1,V2 axis (repeatable; K1,K2=... ties keys)."),
     file: Optional[Path] = typer.Option(None, "--file", help="Sweep description (YAML): model, config, grid, "
                                                               "points, reference."),
-    config: Optional[List[str]] = config_option("Base tracker option KEY=VALUE shared by every point."),
+    config: Optional[List[str]] = shared("config", "Base tracker option KEY=VALUE shared by every point."),
     reference: Optional[str] = typer.Option(None, "--reference", "-r",
                                             help="Point the others are compared with, as KEY=VALUE[,...] "
                                                  "(default: the first point)."),
-    metric: str = metric_option("Accuracy metric of the table and plot."),
-    data: Optional[Path] = data_option(),
-    dataset_kind: Optional[str] = benchmark_option(),
-    split: str = split_option(),
-    videos: Optional[str] = videos_option(),
+    metric: str = shared("metric", "Accuracy metric of the table and plot."),
+    data: Optional[Path] = shared("data"),
+    dataset_kind: Optional[str] = shared("benchmark"),
+    split: str = shared("split"),
+    videos: Optional[str] = shared("videos"),
     protocol: Optional[str] = typer.Option(None, "--protocol", "-p",
                                            help="m3vos or davis (default: the benchmark's own)."),
-    device: str = device_option(),
-    workers: Optional[int] = workers_option("Worker processes per point, for the runner and the scorer (default: "
+    device: str = shared("device"),
+    workers: Optional[int] = shared("workers", "Worker processes per point, for the runner and the scorer (default: "
                                             "each one's own; see docs/cli.md)."),
     gpus: Optional[str] = typer.Option(None, "--gpus", help="One worker per GPU, e.g. 0,1."),
     executor: str = typer.Option("local", "--executor", help="local | ray."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address."),
-    fmt: OutputFormat = format_option(help="What to print: table, json, csv or md (files are always written)."),
+    fmt: OutputFormat = shared("format", help="What to print: table, json, csv or md (files are always written)."),
 ) -> None:
     from m3vos.runner.options import parse_config
     from m3vos.sweep import run_sweep
