@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from m3vos_cli.common import OutputFormat, err_console, parse_names, shared, split_list
+from m3vos_cli.common import OutputFormat, err_console, note, parse_names, shared, split_list
 from m3vos_cli.common import wide_console as console
 
 
@@ -126,7 +126,7 @@ def entropy_report(
     h = entropy_study(list(data or []), benchmarks=dataset_kind, split=split, definition=definition.value,
                       max_frames=max_frames or None, videos=split_list(videos), preds=preds, metric=metric,
                       out=out, workers=workers, progress=None if fmt == OutputFormat.table else False,
-                      say=lambda line: err_console.print(line))
+                      say=note)
     rep = h.datasets[0].report
     if fmt == OutputFormat.json:
         typer.echo(json.dumps(nan_to_none({"summary": rep.summary, "correlation": rep.correlation,
@@ -260,7 +260,10 @@ def report(
                              for v in r))
             console.print(bt)
     for n in rep.notes:
-        err_console.print(f"WARNING: {n}" if n.startswith("MIXED") else f"note: {n}", markup=False)
+        if n.startswith("MIXED"):
+            err_console.print(f"WARNING: {n}", markup=False)
+        else:
+            note(n)
     console.print(f"report: {rep.out_dir}/ ({len(rep.files)} files: "
                   f"{', '.join(p.name for p in rep.files)})")
 
@@ -343,7 +346,7 @@ def leaderboard(
         console.print(board.to_rich(width=None if sys.stdout.isatty() else 160))
         for n in board.notes:
             if not n.startswith("MIXED"):
-                err_console.print(f"note: {n}", markup=False)
+                note(n)
     else:
         typer.echo(board.render(fmt.value), nl=False)
     if out is not None:

@@ -31,6 +31,14 @@ class _WideConsole:
 wide_console = _WideConsole()
 
 
+def note(text: str) -> None:
+    """`note: TEXT` on stderr: information, not a problem; `m3vos -q` silences it."""
+    import os
+
+    if os.environ.get("M3VOS_QUIET") != "1":
+        err_console.print(f"note: {text}", markup=False, highlight=False, soft_wrap=True)
+
+
 class OutputFormat(str, Enum):
     table = "table"
     json = "json"

@@ -77,3 +77,18 @@ def test_rewrite_is_per_command_and_stops_at_double_dash() -> None:
     assert rewrite_aliases(["score", "p", "--", "--set"]) == ["score", "p", "--", "--set"]
     assert rewrite_aliases(["data", "verify", "-w", "x"]) == ["data", "verify", "-w", "x"]    # not ours
     assert rewrite_aliases(["sweep", "-o", "x", "-w", "2"]) == ["sweep", "-o", "x", "--workers", "2"]
+
+
+def test_quiet_silences_notes_not_results(cli, synth, tmp_path: Path) -> None:
+    """`-q` (docs/cli.md): no progress and no `note:` lines; the results and warnings stay."""
+    from helpers_analysis import write_results
+
+    _, runs = synth
+    doc = json.loads((runs["static"] / "results.json").read_text())
+    doc["dataset"]["root"] = str(tmp_path / "gone")        # the report notes that the dataset moved
+    res = write_results(tmp_path / "moved", doc)
+    loud = cli("report", res, "--format", "md", "--no-entropy", "--out", tmp_path / "a", check=0)
+    quiet = cli("-q", "report", res, "--format", "md", "--no-entropy", "--out", tmp_path / "b", check=0)
+    assert "note: dataset not found" in loud.stderr
+    assert "note:" not in quiet.stderr and "report:" in quiet.stdout
+    assert (tmp_path / "b" / "report.md").is_file()

@@ -42,6 +42,10 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def _note(line: str) -> None:
+    _stderr(f"note: {line}")
+
+
 def score_folders(preds: Sequence[str | Path], *, data: str | Path | None = None, split: str = "val",
                   benchmark: str | None = None, protocol: str | None = None,
                   videos: Sequence[str] | None = None, workers: int | None = None,
@@ -137,12 +141,12 @@ def score_folders(preds: Sequence[str | Path], *, data: str | Path | None = None
 def results_or_score(preds: str | Path, dataset: Any, *, say: Callable[[str], None] | None = None
                      ) -> dict[str, Any]:
     """The results document of `preds`: its results.json, or a fresh in-memory score (m3vos
-    protocol, not written) when it has none, with a note through `say` (default: stderr)."""
+    protocol, not written) when it has none, said through `say` (default: a note on stderr)."""
     from m3vos.analysis.results_io import RESULTS_NAME, load_results
     from m3vos.metrics.engine import score_predictions
 
     preds = Path(preds)
     if preds.is_file() or (preds / RESULTS_NAME).is_file():
         return load_results(preds).doc
-    (say or _stderr)(f"note: {preds} has no results.json; scoring it now (m3vos protocol, not written)")
+    (say or _note)(f"{preds} has no results.json; scoring it now (m3vos protocol, not written)")
     return score_predictions(preds, dataset).to_dict()
