@@ -47,7 +47,7 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
                                  help="Print the version and exit."),
     quiet: bool = typer.Option(False, "--quiet", "-q",
-                               help="No progress bars (warnings and errors still go to stderr)."),
+                               help="No progress bars and no note: lines (warnings and errors still go to stderr)."),
     verbose: bool = typer.Option(False, "--verbose", "-v",
                                  help="On an error, also print its traceback (for bug reports)."),
 ) -> None:
