@@ -88,23 +88,14 @@ def sweep_command(
 def _render(res) -> None:  # type: ignore[no-untyped-def]
     from rich.table import Table
 
-    from m3vos.sweep.table import _cell
+    from m3vos.sweep.table import display_rows
 
-    df, m = res.table, res.metric
-    delta = next((c for c in df.columns if str(c).startswith("Δ") and "vs" in str(c)), None)
-    keys = [c for c in df.columns[1:] if c not in (m,) and not str(c).startswith((m, "Δ"))
-            and c not in ("objects", "videos", "frames/s", "peak memory MB", "pareto", "reference")]
+    columns, rows = display_rows(res.table, metric=res.metric, reference=res.reference)
     table = Table(title=f"m3vos sweep -> {res.out}")
-    for col in ["point", *keys, f"{m} [95% CI]", f"Δ vs {res.reference} [95% CI]", "p", "frames/s", "peak MB",
-                "Pareto"]:
-        table.add_column(str(col))
-    for _, r in df.iterrows():
-        d = (f"{_cell(r[delta], 3)} [{_cell(r['Δ CI low'], 3)}, {_cell(r['Δ CI high'], 3)}]"
-             if delta and not r["reference"] else "(reference)")
-        table.add_row(str(r["point"]), *[_cell(r[k], 3) for k in keys],
-                      f"{_cell(r[m], 3)} [{_cell(r[f'{m} CI low'], 3)}, {_cell(r[f'{m} CI high'], 3)}]", d,
-                      _cell(r["Δ p-value"], 3) if delta and not r["reference"] else "",
-                      _cell(r["frames/s"], 1), _cell(r["peak memory MB"], 0), "*" if r["pareto"] else "")
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     console.print(f"{len(res.ran)} point(s) run, {len(res.skipped)} already done, in {res.wall_seconds:.1f} s. "
                   f"Written into {res.out}: {', '.join(f.name for f in res.files)}")
