@@ -101,8 +101,8 @@ def entropy_report(
     definition: Definition = typer.Option(Definition.lbp, "--definition",
                                           help="official (paper's h_LBP, literal) or lbp (m3vos, non-official)."),
     dataset_kind: Optional[List[str]] = shared("benchmark", "Benchmark of the root(s): davis2017, vost, ytvos, "
-                                                         "mose, m3vos (once for all roots, or once per root; "
-                                                         "default: from the layout)."),
+                                                            "mose, m3vos (once for all roots, or once per root; "
+                                                            "default: from the layout)."),
     preds: Optional[Path] = typer.Option(None, "--preds",
                                          help="Scored predictions (a folder with results.json) to correlate with "
                                               "(one dataset only)."),
@@ -325,7 +325,7 @@ def leaderboard(
                                             "(default: J-Mean, J_last-Mean, J_cc-Mean, J&F-Mean)."),
     percent: bool = shared("percent"),
     allow_mixed: bool = shared("allow_mixed", "Rank runs scored differently anyway: a loud warning and a MIXED "
-                                           "mark in every output."),
+                                              "mark in every output."),
     ci: bool = typer.Option(True, "--ci/--no-ci", help="Intervals in the LaTeX table (the others always have them)."),
     n_boot: int = typer.Option(2000, "--n-boot", min=100, max=100000, help="Bootstrap resamples."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed (fixed: intervals are reproducible)."),

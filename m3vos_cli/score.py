@@ -65,7 +65,7 @@ Examples:
 def score(
     preds: list[Path] = typer.Argument(..., help="Folder(s) of <video>/<frame>.png predicted masks."),
     data: Optional[Path] = shared("data", "Dataset root (HF release, VOST-like or DAVIS-style layout). "
-                                       "Default: M3VOS_DATA, then the configured dataset."),
+                                          "Default: M3VOS_DATA, then the configured dataset."),
     protocol: Optional[Protocol] = typer.Option(None, "--protocol", "-p",
                                                 help="m3vos: official M3-VOS rules (+F/J&F extension); davis: "
                                                      "davis2017-evaluation. Default: the benchmark's own "
@@ -78,8 +78,8 @@ def score(
                                        help="Where results.json and the CSVs go (default: PREDS; only with one "
                                             "PREDS)."),
     fmt: OutputFormat = shared("format", help="table (rich, for people), md (a markdown table of the global "
-                                           "numbers, one row per PREDS, best in bold), json (the results "
-                                           "document; a list for several PREDS) or csv (the per-object CSV)."),
+                                              "numbers, one row per PREDS, best in bold), json (the results "
+                                              "document; a list for several PREDS) or csv (the per-object CSV)."),
     percent: bool = shared("percent", "Print table/md numbers as percent (75.6); files and json stay fractions."),
     jcc: JccMode = typer.Option(JccMode.hungarian, "--jcc",
                                 help="J_cc matching: hungarian (official default) or greedy (the official "

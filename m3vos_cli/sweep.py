@@ -56,7 +56,7 @@ def sweep_command(
                                            help="m3vos or davis (default: the benchmark's own)."),
     device: str = shared("device"),
     workers: Optional[int] = shared("workers", "Worker processes per point, for the runner and the scorer (default: "
-                                            "each one's own; see docs/cli.md)."),
+                                               "each one's own; see docs/cli.md)."),
     gpus: Optional[str] = typer.Option(None, "--gpus", help="One worker per GPU, e.g. 0,1."),
     executor: str = typer.Option("local", "--executor", help="local | ray."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address."),
