@@ -55,11 +55,15 @@ class DocFormat(str, Enum):
 
 # --- help texts ------------------------------------------------------------------------------
 
+_LIST_ITEM = re.compile(r"([-*]|\d+\.) ")
+
+
 def unwrap(text: Optional[str]) -> Optional[str]:
     """Help text as one line per paragraph, for the terminal to wrap at its width.
 
     Source strings stay hard-wrapped for the reader of the code; paragraphs are separated by a
-    blank line. Lines that start with whitespace (examples, listings) are kept as they are.
+    blank line. Lines that start with whitespace (examples, listings) are kept as they are, and
+    so are list items (`- `, `* `, `1. `), each on its own line.
     """
     if not text:
         return text
@@ -70,7 +74,8 @@ def unwrap(text: Optional[str]) -> Optional[str]:
         lines = para.split("\n")
         out: list[str] = []
         for line in lines:
-            if out and line.strip() and not line[:1].isspace() and not out[-1][:1].isspace():
+            if out and line.strip() and not line[:1].isspace() and not out[-1][:1].isspace() \
+                    and not _LIST_ITEM.match(line):
                 out[-1] = out[-1].rstrip() + " " + line.strip()
             else:
                 out.append(line.rstrip())

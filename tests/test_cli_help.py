@@ -117,6 +117,30 @@ def test_the_check_catches_the_old_ragged_text() -> None:
 PENDING = {("data", "download"), ("data", "synth"), ("weights", "check")}
 
 
+def test_unwrap_joins_paragraph_lines_and_keeps_examples_and_lists() -> None:
+    from m3vos_cli.common import unwrap
+
+    text = """Title line.
+
+    A paragraph written
+    over three lines
+    in the source.
+
+    Checks:
+    - one item
+      that goes on
+    - another
+
+    Examples:
+
+      m3vos score preds/ --data ~/M3-VOS
+      m3vos score a/ b/
+    """
+    assert unwrap(text) == ("Title line.\n\nA paragraph written over three lines in the source.\n\n"
+                            "Checks:\n- one item\n  that goes on\n- another\n\nExamples:\n\n"
+                            "  m3vos score preds/ --data ~/M3-VOS\n  m3vos score a/ b/")
+
+
 @pytest.mark.parametrize("path", [p for p in _command_paths() if p not in PENDING],
                          ids=lambda p: " ".join(p) or "m3vos")
 def test_help_is_not_ragged(path: tuple[str, ...]) -> None:
