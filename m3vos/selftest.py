@@ -30,6 +30,7 @@ class SelfTestReport:
     model: str
     checks: list[Check] = field(default_factory=list)
     fps: float | None = None
+    warnings: list[str] = field(default_factory=list)   # for the user; not part of the contract
 
     @property
     def ok(self) -> bool:
@@ -80,6 +81,23 @@ def synthetic_video(frames: int = 10, height: int = 72, width: int = 96, late: b
     if late:
         src.late_masks = {4: np.where(gts[4] == 7, 7, 0).astype(np.uint8)}
     return src, gts
+
+
+def check_tracker(model: str, *, device: str = "auto", weights: str | None = None,
+                 config: dict[str, Any] | None = None) -> SelfTestReport:
+    """`m3vos trackers test`: an unknown model or device is bad input (`BadInputError`, not a
+    failed contract); `device` auto picks CUDA for torch trackers when present. Random weights
+    (`random[:SEED]`) add a warning to the report."""
+    from m3vos.runner.options import resolve_device
+    from m3vos.trackers.random_weights import WARNING, random_seed
+    from m3vos.trackers.registry import get_tracker
+
+    cls = get_tracker(model)
+    report = self_test(model, device=resolve_device(device, needs_torch=cls.capabilities.needs_torch),
+                       weights=weights, config=config)
+    if weights is not None and random_seed(weights) is not None:
+        report.warnings.append(WARNING)
+    return report
 
 
 def self_test(model: str, *, device: str = "cpu", weights: str | None = None,

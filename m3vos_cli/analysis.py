@@ -8,25 +8,8 @@ from typing import List, Optional
 
 import typer
 
-from m3vos_cli.common import OutputFormat, err_console
-from m3vos_cli.common import console as _tty_console
-
-
-class _Console:
-    """stdout console: wide tables when piped (CI logs, files), the terminal's width otherwise."""
-
-    def print(self, *args, **kwargs) -> None:
-        import sys
-
-        if sys.stdout.isatty():
-            _tty_console.print(*args, **kwargs)
-            return
-        from rich.console import Console
-
-        Console(width=160, soft_wrap=False).print(*args, **kwargs)
-
-
-console = _Console()
+from m3vos_cli.common import OutputFormat, err_console, note, parse_names, shared, split_list
+from m3vos_cli.common import wide_console as console
 
 
 class Definition(str, Enum):
@@ -55,13 +38,12 @@ def breakdowns(
     results: Optional[Path] = typer.Argument(None, help="A results folder (holds results.json); omit to list."),
     names: str = typer.Option("transition,group,intra,core,difficulty,size,velocity", "--names", "-n",
                               help="Comma-separated breakdown names, or `all`."),
-    data: Optional[Path] = typer.Option(None, "--data", "-d",
-                                        help="Dataset root (default: the one the results were scored on)."),
+    data: Optional[Path] = shared("data", "Dataset root (default: the one the results were scored on)."),
     labels: Optional[Path] = typer.Option(None, "--labels",
                                           help="Folder with the official label files (all_phase_label.json, ...)."),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: OutputFormat = shared("format"),
 ) -> None:
-    from m3vos.analysis.breakdowns import BREAKDOWNS, parse_names
+    from m3vos.analysis.breakdowns import BREAKDOWNS
 
     if results is None:
         from rich.table import Table
@@ -73,44 +55,16 @@ def breakdowns(
             t.add_row(b.name, b.column, ",".join(b.gt) or "labels", b.description)
         console.print(t)
         return
-    from m3vos.analysis.breakdowns import add_breakdowns
-    from m3vos.analysis.report import open_results_dataset
-    from m3vos.analysis.results_io import load_results
-    from m3vos.errors import BadInputError
+    from m3vos.analysis.report import breakdowns_document, results_breakdowns
 
-    wanted = parse_names(names)
-    run = load_results(results)
-    dataset = open_results_dataset([run], data, labels)
-    if dataset is None:
-        raise BadInputError("the dataset these results were scored on is not at its recorded root",
-                            path=run.file, hint="pass --data DATASET_ROOT")
-    section = add_breakdowns(run.doc, dataset, wanted)
-    _print_rows(section, fmt)
+    section = results_breakdowns(results, names, data=data, labels=labels)
+    if fmt == OutputFormat.table:
+        from m3vos.analysis.breakdowns import render_breakdowns
 
-
-def _print_rows(section: dict, fmt: OutputFormat) -> None:
-    import json
-
-    if fmt == OutputFormat.json:
-        typer.echo(json.dumps(section, indent=1))
-        return
-    if fmt in (OutputFormat.csv, OutputFormat.md):
-        import pandas as pd
-
-        frames = [pd.DataFrame(rows).assign(breakdown=name) for name, rows in section.items()]
-        df = pd.concat(frames, ignore_index=True)
-        df = df[["breakdown", *[c for c in df.columns if c != "breakdown"]]]
-        if fmt == OutputFormat.csv:
-            typer.echo(df.to_csv(index=False), nl=False)
-        else:
-            from m3vos.analysis.report import _md_table
-
-            typer.echo(_md_table(df))
-        return
-    from m3vos.analysis.breakdowns import render_breakdowns
-
-    for t in render_breakdowns(section):
-        console.print(t)
+        for t in render_breakdowns(section):
+            console.print(t)
+    else:
+        typer.echo(breakdowns_document(section, fmt.value), nl=False)
 
 
 ENTROPY_HELP = """Shape entropy of the ground-truth masks, first half vs second half of each video.
@@ -127,8 +81,9 @@ Writes per_video.csv, per_object.csv, summary.json, curves.json and entropy_over
 --out (one sub-folder per dataset when several roots are given), and the hypothesis test:
 hypothesis.csv/.md/.json and entropy_hypothesis.png: per dataset and per transition group,
 latter-half minus first-half entropy with a 95% video-bootstrap CI and a paired t-test over
-videos. Any supported layout works (M3-VOS, DAVIS 2017, VOST, YouTube-VOS, MOSE). With --preds (a scored predictions/results folder), adds the Spearman correlation, with a
-video-bootstrap 95% interval, between each object's entropy change and its J.
+videos. Any supported layout works (M3-VOS, DAVIS 2017, VOST, YouTube-VOS, MOSE). With --preds
+(a scored predictions/results folder), adds the Spearman correlation, with a video-bootstrap 95%
+interval, between each object's entropy change and its J.
 
 Examples:
 
@@ -136,7 +91,7 @@ Examples:
 
   m3vos entropy-report ds/ --preds preds/ --out entropy/
 
-  m3vos entropy-report ~/M3-VOS ~/DAVIS --dataset m3vos --dataset davis2017 --max-frames 32 --format md
+  m3vos entropy-report ~/M3-VOS ~/DAVIS --dataset m3vos --dataset davis2017
 """
 
 
@@ -145,10 +100,9 @@ def entropy_report(
                                                             "Several roots: one report beside the other."),
     definition: Definition = typer.Option(Definition.lbp, "--definition",
                                           help="official (paper's h_LBP, literal) or lbp (m3vos, non-official)."),
-    dataset_kind: Optional[List[str]] = typer.Option(None, "--dataset",
-                                                     help="Benchmark of the root(s): davis2017, vost, ytvos, mose, "
-                                                          "m3vos (once for all roots, or once per root; default: "
-                                                          "from the layout)."),
+    dataset_kind: Optional[List[str]] = shared("benchmark", "Benchmark of the root(s): davis2017, vost, ytvos, "
+                                                            "mose, m3vos (once for all roots, or once per root; "
+                                                            "default: from the layout)."),
     preds: Optional[Path] = typer.Option(None, "--preds",
                                          help="Scored predictions (a folder with results.json) to correlate with "
                                               "(one dataset only)."),
@@ -157,49 +111,28 @@ def entropy_report(
     max_frames: int = typer.Option(0, "--max-frames", min=0,
                                    help="Evenly sample at most N frames per video (0: every frame, the "
                                         "official procedure; LBP with P=32 costs ~0.2 s per 480p mask)."),
-    videos: Optional[str] = typer.Option(None, "--videos", help="Comma-separated subset of videos."),
-    split: str = typer.Option("val", "--set", "--split", help="Split file of the dataset."),
-    metric: str = typer.Option("J-Mean", "--metric", help="Per-object metric correlated with entropy change."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1,
-                                          help="Processes (default: all CPUs); results do not depend on it."),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f",
-                                     help="table (people), json (summary and hypothesis rows), csv or md (the "
-                                          "hypothesis table)."),
+    videos: Optional[str] = shared("videos"),
+    split: str = shared("split"),
+    metric: str = shared("metric", "Per-object metric correlated with entropy change."),
+    workers: Optional[int] = shared("workers"),
+    fmt: OutputFormat = shared("format", help="table (people), json (summary and hypothesis rows), csv or md "
+                                              "(the hypothesis table)."),
 ) -> None:
     import json
 
-    from m3vos.analysis.entropy_hypothesis import entropy_hypothesis, to_markdown, write_hypothesis
-    from m3vos.analysis.entropy_report import correlate_with_scores, nan_to_none
-    from m3vos.data.dataset import open_dataset
-    from m3vos.errors import BadInputError
+    from m3vos.analysis.entropy_hypothesis import entropy_study, to_markdown
+    from m3vos.analysis.entropy_report import nan_to_none
 
-    roots: list[Optional[Path]] = list(data) if data else [None]
-    kinds = list(dataset_kind or [])
-    if len(kinds) not in (0, 1, len(roots)):
-        raise BadInputError(f"--dataset given {len(kinds)} times for {len(roots)} roots",
-                            hint="give it once (for every root) or once per root, in the same order")
-    kinds = kinds * len(roots) if len(kinds) == 1 else (kinds or [None] * len(roots))
-    datasets = [open_dataset(r, split=split, benchmark=k) for r, k in zip(roots, kinds)]
-    if preds is not None and len(datasets) > 1:
-        raise BadInputError("--preds correlates with one dataset only", hint="pass one root with --preds")
-    wanted = [v.strip() for v in videos.split(",") if v.strip()] if videos else None
-    if wanted:
-        for ds in datasets:
-            for v in wanted:
-                ds.video(v)       # unknown names: one-line error with suggestions
-    h = entropy_hypothesis(datasets, definition=definition.value, max_frames=max_frames or None, videos=wanted,
-                           progress=None if fmt == OutputFormat.table else False, workers=workers)
+    h = entropy_study(list(data or []), benchmarks=dataset_kind, split=split, definition=definition.value,
+                      max_frames=max_frames or None, videos=split_list(videos), preds=preds, metric=metric,
+                      out=out, workers=workers, progress=None if fmt == OutputFormat.table else False,
+                      say=note)
     rep = h.datasets[0].report
-    if preds is not None:
-        correlate_with_scores(rep, _results_for(preds, datasets[0]), metric=metric)
-    out_dir = out or ((preds if preds.is_dir() else preds.parent) / "report" / f"entropy-{definition.value}"
-                      if preds is not None else Path(f"entropy-{definition.value}"))
-    files = write_hypothesis(h, out_dir)
     if fmt == OutputFormat.json:
         typer.echo(json.dumps(nan_to_none({"summary": rep.summary, "correlation": rep.correlation,
                                            "summaries": {it.label: it.report.summary for it in h.datasets},
                                            "hypothesis": json.loads(h.table.to_json(orient="records")),
-                                           "files": [str(f) for f in files]}), indent=1, allow_nan=False))
+                                           "files": [str(f) for f in h.files]}), indent=1, allow_nan=False))
         return
     if fmt == OutputFormat.csv:
         typer.echo(h.table.to_csv(index=False), nl=False)
@@ -210,7 +143,7 @@ def entropy_report(
     if len(h.datasets) == 1:
         _render_entropy(rep)
     _render_hypothesis(h.table)
-    console.print(f"written: {out_dir}/ ({', '.join(sorted({f.name for f in files}))})")
+    console.print(f"written: {h.out_dir}/ ({', '.join(sorted({f.name for f in h.files}))})")
 
 
 def _render_hypothesis(df) -> None:
@@ -227,18 +160,6 @@ def _render_hypothesis(df) -> None:
         t.add_row(r["dataset"], r["group"], f"{r['n']} {r['unit']}", f(r["first_half"]), f(r["latter_half"]),
                   f"{f(r['change'])} [{f(r['ci_low'])}, {f(r['ci_high'])}]", f(r["p_value"]), r["increasing"])
     console.print(t)
-
-
-def _results_for(preds: Path, dataset) -> dict:
-    """results.json of PREDS, or a fresh in-memory score when it has none."""
-    from m3vos.analysis.results_io import RESULTS_NAME, load_results
-
-    if preds.is_file() or (preds / RESULTS_NAME).is_file():
-        return load_results(preds).doc
-    from m3vos.metrics.engine import score_predictions
-
-    err_console.print(f"note: {preds} has no results.json; scoring it now (m3vos protocol, not written)")
-    return score_predictions(preds, dataset).to_dict()
 
 
 def _render_entropy(rep) -> None:
@@ -289,33 +210,36 @@ Examples:
 
   m3vos report preds/                      # -> preds/report/
 
-  m3vos report cutie/ revos/ --out cmp/ --md
+  m3vos report cutie/ revos/ --out cmp/ --format md
 """
+
+
+class ReportFormat(str, Enum):
+    html = "html"
+    md = "md"
 
 
 def report(
     results: list[Path] = typer.Argument(..., help="One or more results folders (each holds results.json)."),
-    html: bool = typer.Option(False, "--html", help="Write report.html (default: both html and md)."),
-    md: bool = typer.Option(False, "--md", help="Write report.md (default: both html and md)."),
+    formats: Optional[List[ReportFormat]] = typer.Option(None, "--format", "-f",
+                                                         help="Which report to write: html (report.html) or md "
+                                                              "(report.md), repeatable (default: both)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: FIRST/report/)."),
-    data: Optional[Path] = typer.Option(None, "--data", "-d",
-                                        help="Dataset root (default: the one the results were scored on)."),
+    data: Optional[Path] = shared("data", "Dataset root (default: the one the results were scored on)."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="Folder with the official label files."),
-    metric: str = typer.Option("J-Mean", "--metric", help="Metric the plots and worst-object lists use."),
+    metric: str = shared("metric", "Metric the plots and worst-object lists use."),
     worst: int = typer.Option(6, "--worst", min=1, max=50, help="How many worst objects to show."),
     entropy: bool = typer.Option(True, "--entropy/--no-entropy", help="Compute GT entropy curves (slower)."),
-    names: Optional[list[str]] = typer.Option(None, "--name", help="PATH=NAME display name of a run, repeatable."),
-    allow_mixed: bool = typer.Option(False, "--allow-mixed",
-                                     help="Report runs scored differently anyway (marked MIXED)."),
-    percent: bool = typer.Option(False, "--percent",
-                                 help="Tables in the paper convention (75.6); the CSVs stay fractions."),
+    names: Optional[list[str]] = shared("names"),
+    allow_mixed: bool = shared("allow_mixed", "Report runs scored differently anyway (marked MIXED)."),
+    percent: bool = shared("percent", "Tables in the paper convention (75.6); the CSVs stay fractions."),
 ) -> None:
     from m3vos.analysis.report import write_report
 
-    both = not html and not md
-    rep = write_report(results, out, data=data, labels=labels, html_page=html or both, markdown=md or both,
-                       worst=worst, entropy=entropy, metric=metric, allow_mixed=allow_mixed,
-                       names=_parse_names(names), percent=percent)
+    chosen = set(formats or [ReportFormat.html, ReportFormat.md])
+    rep = write_report(results, out, data=data, labels=labels, html_page=ReportFormat.html in chosen,
+                       markdown=ReportFormat.md in chosen, worst=worst, entropy=entropy, metric=metric,
+                       allow_mixed=allow_mixed, names=parse_names(names), percent=percent)
     from rich.table import Table
 
     t = Table(title="summary", title_justify="left")
@@ -336,7 +260,10 @@ def report(
                              for v in r))
             console.print(bt)
     for n in rep.notes:
-        err_console.print(f"WARNING: {n}" if n.startswith("MIXED") else f"note: {n}", markup=False)
+        if n.startswith("MIXED"):
+            err_console.print(f"WARNING: {n}", markup=False)
+        else:
+            note(n)
     console.print(f"report: {rep.out_dir}/ ({len(rep.files)} files: "
                   f"{', '.join(p.name for p in rep.files)})")
 
@@ -360,25 +287,12 @@ Examples:
 
   m3vos leaderboard runs/cutie runs/revos runs/static --name runs/revos=ReVOS
 
-  m3vos leaderboard runs/* --out paper/ --percent     # leaderboard.md/.csv/.json/.tex
+  m3vos leaderboard runs/* --out paper/ --percent    # .md/.csv/.json/.tex
 
-  m3vos leaderboard new/ --baseline main/results.json --max-drop 0.01 --format md >> $GITHUB_STEP_SUMMARY
+  m3vos leaderboard new/ --baseline main/ --max-drop 0.01 --format md
 
   m3vos leaderboard new/ --fail-under J-Mean=60% --fail-over J-Decay=0.2
 """
-
-
-def _parse_names(specs: Optional[list[str]]) -> dict[str, str]:
-    """`--name PATH=NAME` options -> {PATH: NAME}."""
-    from m3vos.errors import BadInputError
-
-    named: dict[str, str] = {}
-    for spec in specs or []:
-        path, sep, name = spec.rpartition("=")
-        if not sep or not path or not name.strip():
-            raise BadInputError(f"bad --name {spec!r}", hint="write --name PATH=NAME, e.g. --name runs/a=ReVOS")
-        named[path] = name.strip()
-    return named
 
 
 class BoardFormat(str, Enum):
@@ -391,16 +305,11 @@ class BoardFormat(str, Enum):
 
 def leaderboard(
     results: list[Path] = typer.Argument(..., help="Results folders (or results.json files) to rank."),
-    metric: str = typer.Option("J-Mean", "--metric", "-m",
-                               help="Ranking metric (an official CSV name; Decay metrics rank lower-first)."),
-    fmt: BoardFormat = typer.Option(BoardFormat.table, "--format", "-f",
-                                    help="stdout: table, md, csv, json (fractions) or tex (booktabs LaTeX)."),
-    fail_under: Optional[list[str]] = typer.Option(None, "--fail-under",
-                                                   help="METRIC=VALUE gate on every entry for a higher-is-better "
-                                                        "metric, repeatable (J-Mean=0.6 or J-Mean=60%)."),
-    fail_over: Optional[list[str]] = typer.Option(None, "--fail-over",
-                                                  help="METRIC=VALUE gate for a lower-is-better metric: fails when "
-                                                       "above (J-Decay=0.2 or J-Decay=20%)."),
+    metric: str = shared("metric", "Ranking metric (an official CSV name; Decay metrics rank lower-first)."),
+    fmt: BoardFormat = shared("format", default=BoardFormat.table,
+                              help="stdout: table, md, csv, json (fractions) or tex (booktabs LaTeX)."),
+    fail_under: Optional[list[str]] = shared("fail_under"),
+    fail_over: Optional[list[str]] = shared("fail_over"),
     baseline: Optional[Path] = typer.Option(None, "--baseline",
                                             help="Baseline results (results.json or its folder): reference "
                                                  "for differences and for --max-drop."),
@@ -410,52 +319,40 @@ def leaderboard(
     out: Optional[Path] = typer.Option(None, "--out", "-o",
                                        help="Write leaderboard.md/.csv/.json/.tex into this folder (or one file "
                                             "when the name ends in .md/.csv/.json/.tex)."),
-    names: Optional[list[str]] = typer.Option(None, "--name",
-                                              help="PATH=NAME display name of a run, repeatable "
-                                                   "(e.g. --name runs/a=ReVOS)."),
+    names: Optional[list[str]] = shared("names"),
     show: Optional[str] = typer.Option(None, "--show",
                                        help="Comma-separated metrics shown beside the ranking one "
                                             "(default: J-Mean, J_last-Mean, J_cc-Mean, J&F-Mean)."),
-    percent: bool = typer.Option(False, "--percent",
-                                 help="Print tables as percent (75.6); JSON and CSV stay fractions."),
-    allow_mixed: bool = typer.Option(False, "--allow-mixed",
-                                     help="Rank runs scored differently anyway: a loud warning and a MIXED mark "
-                                          "in every output."),
+    percent: bool = shared("percent"),
+    allow_mixed: bool = shared("allow_mixed", "Rank runs scored differently anyway: a loud warning and a MIXED "
+                                              "mark in every output."),
     ci: bool = typer.Option(True, "--ci/--no-ci", help="Intervals in the LaTeX table (the others always have them)."),
     n_boot: int = typer.Option(2000, "--n-boot", min=100, max=100000, help="Bootstrap resamples."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed (fixed: intervals are reproducible)."),
 ) -> None:
-    from m3vos.analysis.gate import OVER, parse_thresholds
-    from m3vos.analysis.leaderboard import build_leaderboard, gate_failures
-    from m3vos.errors import BadInputError
-
-    thresholds = parse_thresholds(fail_under) + parse_thresholds(fail_over, OVER)
-    if max_drop is not None and baseline is None:
-        raise BadInputError("--max-drop needs --baseline", hint="pass --baseline OLD/results.json")
-    board = build_leaderboard(results, metric=metric, baseline=baseline, n_boot=n_boot, seed=seed,
-                              allow_mixed=allow_mixed, names=_parse_names(names),
-                              show=[m.strip() for m in show.split(",") if m.strip()] if show else None,
-                              percent=percent)
-    board.show_ci = ci
-    failures = gate_failures(board, thresholds=thresholds, max_drop=max_drop)
     import sys
 
+    from m3vos.analysis.leaderboard import rank_results
+
+    ranked = rank_results(results, metric=metric, fail_under=fail_under, fail_over=fail_over, baseline=baseline,
+                          max_drop=max_drop, out=out, show_ci=ci, n_boot=n_boot, seed=seed,
+                          allow_mixed=allow_mixed, names=parse_names(names), show=split_list(show),
+                          percent=percent)
+    board = ranked.board
     for n in board.notes:
         if n.startswith("MIXED"):
             err_console.print(f"WARNING: {n}", markup=False, highlight=False, soft_wrap=True)
-    if out is not None:                       # before printing: an unwritable --out is exit 3
-        written = board.write(out)
     if fmt == BoardFormat.table:
         console.print(board.to_rich(width=None if sys.stdout.isatty() else 160))
         for n in board.notes:
             if not n.startswith("MIXED"):
-                err_console.print(f"note: {n}", markup=False)
+                note(n)
     else:
         typer.echo(board.render(fmt.value), nl=False)
     if out is not None:
-        err_console.print(f"written: {', '.join(str(p) for p in written)}", markup=False, highlight=False)
-    if failures:
-        for line in failures:
+        err_console.print(f"written: {', '.join(str(p) for p in ranked.written)}", markup=False, highlight=False)
+    if ranked.failures:
+        for line in ranked.failures:
             err_console.print(f"gate failed: {line}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 

@@ -89,7 +89,8 @@ def download(
 ) -> None:
     """Download M3-VOS, check it and remember where it is.
 
-    Interrupted downloads resume: rerun the same command. The data appears under --dest only when complete (with a manifest for `m3vos data verify`).
+    Interrupted downloads resume: rerun the same command. The data appears under --dest only when
+    complete (with a manifest for `m3vos data verify`).
 
     Examples:
 
@@ -136,7 +137,10 @@ def verify(
 ) -> None:
     """Check that a dataset is whole and usable; exit 1 when it is not.
 
-    Checks the layout, that frames and masks pair up, palette (not RGB) masks, one size per video, first-frame annotations, object ids versus meta/target_object.json, readable files and (when a manifest exists) sizes and sha256 checksums. Each problem is printed on one line naming the file and the fix; exit code 1 when there are problems, 0 when clean.
+    Checks the layout, that frames and masks pair up, palette (not RGB) masks, one size per video,
+    first-frame annotations, object ids versus meta/target_object.json, readable files and (when a
+    manifest exists) sizes and sha256 checksums. Each problem is printed on one line naming the file
+    and the fix; exit code 1 when there are problems, 0 when clean.
 
     Examples:
 
@@ -153,7 +157,8 @@ def verify(
     if fmt is OutputFormat.json:
         _print_json(report.to_dict())
     elif fmt in (OutputFormat.csv, OutputFormat.md):
-        rows = [{"severity": severity, "code": p.code, "path": p.path, "message": p.message, "fix": p.fix}
+        rows = [{"severity": severity, "code": p.code, "path": p.path, "message": p.message, "fix":
+        p.fix}
                 for severity, found in (("problem", report.problems), ("warning", report.warnings))
                 for p in found]
         _print_rows(rows, ["severity", "code", "path", "message", "fix"], fmt)
@@ -269,7 +274,8 @@ def synth(
 ) -> None:
     """Make a small synthetic dataset in the Hugging Face release layout (or another benchmark's).
 
-    Label files come in the official formats; objects melt, break, dissolve, grow from nothing after frame 0, dash and leave the frame. Same seed, same bytes.
+    Label files come in the official formats; objects melt, break, dissolve, grow from nothing after
+    frame 0, dash and leave the frame. Same seed, same bytes.
 
     Examples:
 
@@ -284,7 +290,8 @@ def synth(
     from m3vos.data.synth import make_synthetic_dataset
 
     t0 = time.perf_counter()
-    root = make_synthetic_dataset(out, videos=videos, seed=seed, frames=frames, height=height, width=width,
+    root = make_synthetic_dataset(out, videos=videos, seed=seed, frames=frames, height=height,
+    width=width,
                                   layout=layout, remember=remember)
     console.print(f"wrote {videos} synthetic videos x {frames} frames ({height}x{width}, {layout} layout) to {root} "
                   f"in {time.perf_counter() - t0:.2f} s")
@@ -300,7 +307,8 @@ def labels(
 ) -> None:
     """Fetch the official label files (transitions, difficulty, ratings), sha256-checked.
 
-    They come from the official repository at a pinned commit and go to the label cache, where `m3vos data info`, `verify` and the breakdowns of `m3vos score` find them.
+    They come from the official repository at a pinned commit and go to the label cache, where
+    `m3vos data info`, `verify` and the breakdowns of `m3vos score` find them.
 
     Examples:
 

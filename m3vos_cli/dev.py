@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from m3vos_cli.common import console, err_console
+from m3vos_cli.common import DocFormat, console, err_console, shared
 
 dev_app = typer.Typer(
     name="dev",
@@ -22,15 +22,16 @@ dev_app = typer.Typer(
 def replay_cmd(
     reference: Path = typer.Argument(
         ..., help="Parity reference .npz (its .json, schema m3vos-parity-reference/1, beside it)."),
-    weights: Path = typer.Option(..., "--weights", "-w",
-                                 help="Checkpoint (state_dict) for the reference's model."),
+    weights: Path = typer.Option(..., "--weights", help="Checkpoint (state_dict) for the reference's model."),
     out: Path = typer.Option(..., "--out", "-o", help="Where to write our outputs (.npz)."),
     variant: Optional[List[str]] = typer.Option(
-        None, "--variant", "-v", help="Replay only this variant (repeatable). Default: all."),
-    device: str = typer.Option("cpu", "--device", help="torch device: cpu, cuda, cuda:1 ..."),
+        None, "--variant", help="Replay only this variant (repeatable). Default: all."),
+    device: str = typer.Option("cpu", "--device",
+                               help="torch device: cpu (the default: the parity criterion is an fp32 one, and "
+                                    "CUDA convolutions default to TF32), cuda, cuda:1 ..."),
     check: bool = typer.Option(False, "--check",
                                help="Exit 1 unless every variant passes the parity criterion."),
-    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+    fmt: DocFormat = shared("format", default=DocFormat.table, help="table (people) or json (the comparison)."),
 ) -> None:
     """Run our model exactly as a parity reference describes and compare with it.
 
@@ -44,7 +45,7 @@ def replay_cmd(
 
     Example:
 
-        m3vos dev replay cutie_small_reference.npz --weights w.pth --out ours.npz --check
+        m3vos dev replay cutie_small.npz --weights w.pth --out ours.npz --check
     """
     from m3vos.errors import GateFailedError
     from m3vos.trackers.parity.replay import replay
@@ -58,7 +59,7 @@ def replay_cmd(
 
         result = replay(reference, weights, out, variants=variant or None, device=device,
                         on_variant=on_variant)
-    if as_json:
+    if fmt == DocFormat.json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
         _render(result)
@@ -75,7 +76,7 @@ def gpu_check_cmd(
     references: Optional[Path] = typer.Option(
         None, "--references", help="Folder of parity references (default: $M3VOS_SHARED/fixtures/parity)."),
     device: str = typer.Option("cuda", "--device", help="CUDA device to check, e.g. cuda:1."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    fmt: DocFormat = shared("format", default=DocFormat.table, help="table (people) or json (the report)."),
 ) -> None:
     """Check a GPU machine in one command: parity on CUDA and Cutie/ReVOS speed.
 
@@ -83,12 +84,12 @@ def gpu_check_cmd(
     precision tf32 (drift reported), then times Cutie-small/base and ReVOS (frames/s, peak
     memory) on a synthetic 480p video. Without CUDA it says so and exits 0.
 
-    Example: m3vos dev gpu-check --json
+    Example: m3vos dev gpu-check --format json
     """
     from m3vos.runner.gpu_check import gpu_check
 
     report = gpu_check(references, device=device, say=lambda s: err_console.print(s))
-    if as_json:
+    if fmt == DocFormat.json:
         typer.echo(json.dumps(report, indent=2))
     else:
         console.print(report["message"])

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
-
 import typer
 
-from m3vos_cli.common import console
-
-
-class EnvFormat(str, Enum):
-    table = "table"
-    json = "json"
+from m3vos_cli.common import DocFormat, console, shared
 
 
 def env_command(
-    fmt: EnvFormat = typer.Option(EnvFormat.table, "--format", "-f", help="table or json."),
+    fmt: DocFormat = shared("format", default=DocFormat.table, help="table or json."),
 ) -> None:
-    """Show the version, the optional engines (torch and CUDA, Ray, transformers), where data,
-    weights and caches live, and every environment variable m3vos reads with its value.
+    """Show the version, the optional engines, where things live, and the environment variables.
+
+    The engines: torch and whether CUDA is usable, Ray, transformers. The locations: the data,
+    weights and caches. The environment variables: every one m3vos reads, with its value.
 
     Paste its output into bug reports.
 
@@ -28,7 +23,7 @@ def env_command(
     from m3vos.environment import describe_environment
 
     doc = describe_environment()
-    if fmt == EnvFormat.json:
+    if fmt == DocFormat.json:
         typer.echo(json.dumps(doc, indent=2))
         return
     _render(doc)

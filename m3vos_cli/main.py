@@ -15,6 +15,7 @@ import typer
 
 from m3vos import __version__
 from m3vos.errors import EnvError, M3vosError
+from m3vos_cli.common import rewrite_aliases, unwrap_all
 
 app = typer.Typer(
     name="m3vos",
@@ -46,7 +47,7 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
                                  help="Print the version and exit."),
     quiet: bool = typer.Option(False, "--quiet", "-q",
-                               help="No progress bars (warnings and errors still go to stderr)."),
+                               help="No progress bars and no note: lines (warnings and errors still go to stderr)."),
     verbose: bool = typer.Option(False, "--verbose", "-v",
                                  help="On an error, also print its traceback (for bug reports)."),
 ) -> None:
@@ -70,6 +71,7 @@ def _register_all() -> None:
 
 
 _register_all()
+unwrap_all(app)
 
 
 #: OS errors that are the environment's, not a bug of m3vos nor the user's input: one line and
@@ -87,7 +89,7 @@ _ENV_ERRNOS = {
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; user errors become one line on stderr and a non-zero exit code."""
     try:
-        rv = app(args=argv, standalone_mode=False)
+        rv = app(args=rewrite_aliases(sys.argv[1:] if argv is None else list(argv)), standalone_mode=False)
     except M3vosError as exc:
         if _VERBOSE:
             traceback.print_exc()

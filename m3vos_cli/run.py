@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import typer
 
-from m3vos_cli.common import console, err_console
+from m3vos_cli.common import DocFormat, OutputFormat, console, err_console, shared, split_list, wide_console
 
 trackers_app = typer.Typer(
     name="trackers",
@@ -26,21 +26,22 @@ def run_command(
                               help="Tracker: a name from `m3vos trackers list`, `revos:<backbone>`, "
                                    "a tracker .yaml file (external command) or package.module:Class."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: <video>/<frame>.png, run.json, records."),
-    data: Optional[Path] = typer.Option(None, "--data", "-d",
-                                        help="Dataset root (default: M3VOS_DATA, then `m3vos data` config)."),
-    split: str = typer.Option("val", "--split", help="Split file to read (ImageSets/<split>.txt)."),
-    videos: Optional[str] = typer.Option(None, "--videos", help="Comma-separated subset of videos."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N (auto: CUDA when present)."),
+    data: Optional[Path] = shared("data"),
+    split: str = shared("split"),
+    videos: Optional[str] = shared("videos"),
+    device: str = shared("device"),
     precision: Optional[str] = typer.Option(
         None, "--precision",
         help="fp32 | tf32 | amp-bf16 | amp-fp16 for torch trackers on CUDA (default tf32: what the official "
              "Cutie eval does on GPU). CPUs always run fp32. Recorded in run.json."),
     amp: bool = typer.Option(False, "--amp", help="Same as --precision amp-fp16."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint file (default: the cached download), or random[:SEED] "
-                                                 "for seeded random parameters (smoke tests; the scores mean nothing)."),
-    config: Optional[List[str]] = typer.Option(None, "--config", "-c",
-                                               help="Tracker option KEY=VALUE (repeatable; VALUE is typed as YAML)."),
-    workers: int = typer.Option(1, "--workers", "-w", help="Worker processes on --device (each loads the model)."),
+    weights: Optional[Path] = typer.Option(None, "--weights",
+                                           help="Checkpoint file (default: the cached download), or random[:SEED] "
+                                                "for seeded random parameters (smoke tests; the scores mean "
+                                                "nothing)."),
+    config: Optional[List[str]] = shared("config"),
+    workers: Optional[int] = shared("workers", "Worker processes on --device, each loading the model (default: "
+                                               "one; --gpus starts one per GPU)."),
     gpus: Optional[str] = typer.Option(None, "--gpus", help="One worker process per GPU, e.g. 0,1,2,3."),
     executor: str = typer.Option("local", "--executor", help="local | ray (needs `pip install 'm3vos\\[ray]'`)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (e.g. auto); default: local."),
@@ -56,14 +57,13 @@ def run_command(
                                                 help="Also give masks of objects first seen after frame 0 "
                                                      "(YouTube-VOS style; not the M3-VOS protocol). Default: "
                                                      "the benchmark's protocol (on for ytvos only)."),
-    dataset_kind: Optional[str] = typer.Option(None, "--dataset",
-                                               help="Benchmark of the data: davis2017, vost, ytvos, mose or m3vos "
-                                                    "(default: from the layout; see docs/data.md)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    dataset_kind: Optional[str] = shared("benchmark"),
+    fmt: DocFormat = shared("format", default=DocFormat.table, help="table (people) or json (the run summary)."),
 ) -> None:
     """Run a tracker over a dataset into a resumable folder of palette PNGs.
 
-    Rerunning the same command skips finished videos (after a crash, Ctrl-C or SIGKILL); failed videos are recorded and the exit code is 1.
+    Rerunning the same command skips finished videos (after a crash, Ctrl-C or SIGKILL); failed
+    videos are recorded and the exit code is 1.
 
     Examples:
 
@@ -77,31 +77,19 @@ def run_command(
 
       m3vos run --model my_tracker.yaml --out preds/mine
 
-      m3vos run --model sam2.1-tiny --weights random --out /tmp/smoke   (no checkpoint: a smoke test)
+      m3vos run --model sam2.1-tiny --weights random --out /tmp/smoke
     """
-    from m3vos.data.dataset import benchmark_of
     from m3vos.runner.api import run
     from m3vos.runner.options import parse_config
 
-    from m3vos.errors import M3vosError
-
-    try:
-        bench = benchmark_of(data, split=split, requested=dataset_kind)   # --dataset must fit the root
-    except M3vosError:
-        if dataset_kind is not None:
-            raise
-        bench = None       # no readable dataset: run() reports it, after checking model and weights
-    if late_objects is None:
-        late_objects = bool(bench and bench.late_objects)
-    summary = run(model, out, data=data, split=split,
-                  videos=[v.strip() for v in videos.split(",") if v.strip()] if videos else None,
-                  device=device, amp=amp, weights=weights, config=parse_config(config), workers=workers,
-                  gpus=gpus, executor=executor, address=address, shard=shard, force=force,
-                  late_objects=late_objects, precision=precision, max_retries=max_retries,
-                  progress=False if quiet else None, log=False if quiet else None)
+    summary = run(model, out, data=data, split=split, videos=split_list(videos), device=device, amp=amp,
+                  weights=weights, config=parse_config(config), workers=workers, gpus=gpus, executor=executor,
+                  address=address, shard=shard, force=force, late_objects=late_objects, benchmark=dataset_kind,
+                  precision=precision, max_retries=max_retries, progress=False if quiet else None,
+                  log=False if quiet else None)
     for warning in summary.warnings:
         err_console.print(f"warning: {warning}")
-    if as_json:
+    if fmt == DocFormat.json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     else:
         _render_summary(summary)
@@ -140,42 +128,47 @@ def _render_summary(summary) -> None:  # type: ignore[no-untyped-def]
 
 @trackers_app.command("list")
 def trackers_list(
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    fmt: OutputFormat = shared("format", help="table (people), json, csv or md (one row per tracker)."),
 ) -> None:
     """List built-in and plug-in trackers, their capabilities and whether their weights are present.
 
-    Example: m3vos trackers list --json
+    Example: m3vos trackers list --format json
     """
     from m3vos.trackers.registry import describe, list_trackers
 
     rows = [describe(spec) for spec in list_trackers()]
-    if as_json:
+    if fmt == OutputFormat.json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    if fmt in (OutputFormat.csv, OutputFormat.md):
+        _print_rows(rows, fmt)
+        return
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="m3vos trackers")
     for col in ("name", "source", "capabilities", "weights", "status"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("name", "weights"))   # the status column (errors) wraps
     for r in rows:
         if r["weights"] is None:
             w = "-"
         else:
             w = f"{r['weights']}: {'present' if r['weights_present'] else 'missing (m3vos weights download ' + r['weights'] + ')'}"
-        status = "ok" if r["available"] else f"[red]unavailable[/red]: {r['error']}"
-        table.add_row(r["name"], r["source"], ", ".join(r["capabilities"]) or "-", w, status)
-    console.print(table)
+        status = "ok" if r["available"] else f"[red]unavailable[/red]: {escape(str(r['error']))}"
+        table.add_row(r["name"], r["source"], ", ".join(r["capabilities"]) or "-", escape(w), status)
+    wide_console.print(table)
     console.print("Also: `revos:<name>` wraps any tracker with ReVOS; a .yaml file runs an external command.")
 
 
 @trackers_app.command("test")
 def trackers_test(
     model: str = typer.Argument(..., help="Tracker name, revos:<backbone>, .yaml file or module:Class."),
-    device: str = typer.Option("cpu", "--device", help="Device to test on."),
+    device: str = shared("device"),
     weights: Optional[Path] = typer.Option(None, "--weights",
                                            help="Checkpoint file, or random[:SEED] (seeded random parameters)."),
-    config: Optional[List[str]] = typer.Option(None, "--config", "-c", help="Tracker option KEY=VALUE."),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    config: Optional[List[str]] = shared("config"),
+    fmt: DocFormat = shared("format", default=DocFormat.table,
+                            help="table (people) or json (the contract report)."),
 ) -> None:
     """Run a tracker on a tiny synthetic video and check the tracker contract.
 
@@ -188,20 +181,14 @@ def trackers_test(
 
       m3vos trackers test sam2.1-tiny --weights random --config image_size=256
     """
-    from m3vos.runner.options import parse_config, resolve_device
-    from m3vos.selftest import self_test
+    from m3vos.runner.options import parse_config
+    from m3vos.selftest import check_tracker
 
-    from m3vos.trackers.registry import get_tracker
-
-    get_tracker(model)  # an unknown model is bad input (exit 2), not a failed contract
-    dev = resolve_device(device, needs_torch=True) if device != "cpu" else "cpu"
-    report = self_test(model, device=dev, weights=str(weights) if weights else None,
-                       config=parse_config(config))
-    from m3vos.trackers.random_weights import WARNING, random_seed
-
-    if weights is not None and random_seed(weights) is not None:
-        err_console.print(f"warning: {WARNING}")
-    if as_json:
+    report = check_tracker(model, device=device, weights=str(weights) if weights else None,
+                           config=parse_config(config))
+    for warning in report.warnings:
+        err_console.print(f"warning: {warning}")
+    if fmt == DocFormat.json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         from rich.table import Table
@@ -218,6 +205,16 @@ def trackers_test(
         console.print("contract: [green]ok[/green]" if report.ok else "contract: [red]broken[/red]")
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _print_rows(rows: list[dict], fmt: OutputFormat) -> None:
+    """Flat rows (lists joined by commas) as CSV or a markdown table."""
+    import pandas as pd
+
+    from m3vos.analysis.report import md_table
+
+    df = pd.DataFrame([{k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in r.items()} for r in rows])
+    typer.echo(df.to_csv(index=False) if fmt == OutputFormat.csv else md_table(df) + "\n", nl=False)
 
 
 def demo_command(

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import typer
 
-from m3vos_cli.common import OutputFormat, console, err_console
+from m3vos_cli.common import OutputFormat, console, err_console, shared, split_list
 
 #: Warnings printed on the terminal; the rest are in results.json.
 MAX_WARNINGS_SHOWN = 8
@@ -31,50 +31,56 @@ class MissingMode(str, Enum):
 
 SCORE_HELP = """Score predicted masks against the ground truth (J, J_last, J_cc, F, J&F).
 
-PREDS is a folder of <video>/<frame>.png masks (palette or grayscale PNGs of object ids, named like the ground-truth frames). The first and last annotated frames are not scored; the objects are ids 1..N, N = the max id of the first annotated frame. Several PREDS are scored one after the other, each into its own results.json.
+PREDS is a folder of <video>/<frame>.png masks (palette or grayscale PNGs of object ids, named
+like the ground-truth frames). The first and last annotated frames are not scored; the objects
+are ids 1..N, N = the max id of the first annotated frame. Several PREDS are scored one after the
+other, each into its own results.json.
 
-Protocols: `m3vos` (the default for M3-VOS and VOST roots) follows the official M3-VOS evaluator (J, J_last, J_cc) and adds F and J&F as an m3vos extension; `davis` (the default for --dataset davis2017, ytvos and mose) follows davis2017-evaluation (J and F Mean, Recall, Decay, J&F). --dataset names the benchmark when the layout does not (docs/data.md). Writes results.json and the official CSVs into --out (default: PREDS), atomically: earlier results are replaced only once the new ones are complete. results.json also records what was scored (dataset fingerprint, date, the tracker and weights from PREDS/run.json), see docs/score.md.
+Protocols: `m3vos` (the default for M3-VOS and VOST roots) follows the official M3-VOS evaluator
+(J, J_last, J_cc) and adds F and J&F as an m3vos extension; `davis` (the default for --dataset
+davis2017, ytvos and mose) follows davis2017-evaluation (J and F Mean, Recall, Decay, J&F).
+--dataset names the benchmark when the layout does not (docs/data.md). Writes results.json and
+the official CSVs into --out (default: PREDS), atomically: earlier results are replaced only once
+the new ones are complete; a failed or interrupted scoring moves them to
+PREDS/.m3vos/previous-results/. results.json also records what was scored (dataset fingerprint,
+date, the tracker and weights from PREDS/run.json), see docs/score.md.
 
-Exit codes: 0 scored, 1 scored but a --fail-under/--fail-over gate failed, 2 bad input, 3 the results cannot be written (checked before scoring; also a full disk).
+Exit codes: 0 scored, 1 scored but a --fail-under/--fail-over gate failed, 2 bad input, 3 the
+results cannot be written (checked before scoring; also a full disk).
 
 Examples:
 
   m3vos score preds/ --data ~/M3-VOS
 
-  m3vos score runs/cutie runs/revos runs/static --format md --percent
+  m3vos score runs/cutie runs/revos --format md --percent
 
   m3vos score preds/ --protocol davis --format json > scores.json
 
-  m3vos score preds/ --videos cut_bread_1,melt_ice_3 --fail-under J_cc-Mean=0.5 --fail-over J-Decay=20%
+  m3vos score preds/ --videos cut_bread_1 --fail-under J_cc-Mean=0.5
+
+  m3vos score preds/ --fail-over J-Decay=20%
 """
 
 
 def score(
     preds: list[Path] = typer.Argument(..., help="Folder(s) of <video>/<frame>.png predicted masks."),
-    data: Optional[Path] = typer.Option(None, "--data", "-d",
-                                        help="Dataset root (HF release, VOST-like or DAVIS-style layout). "
-                                             "Default: M3VOS_DATA, then the configured dataset."),
+    data: Optional[Path] = shared("data", "Dataset root (HF release, VOST-like or DAVIS-style layout). "
+                                          "Default: M3VOS_DATA, then the configured dataset."),
     protocol: Optional[Protocol] = typer.Option(None, "--protocol", "-p",
                                                 help="m3vos: official M3-VOS rules (+F/J&F extension); davis: "
                                                      "davis2017-evaluation. Default: the benchmark's own "
                                                      "(m3vos for M3-VOS and VOST, davis for the others)."),
-    dataset_kind: Optional[str] = typer.Option(None, "--dataset",
-                                               help="Benchmark the data belongs to: davis2017, vost, ytvos, mose "
-                                                    "or m3vos (default: from the layout; see docs/data.md)."),
-    split: str = typer.Option("val", "--set", "--split", help="Which split file of the dataset to score."),
-    videos: Optional[str] = typer.Option(None, "--videos", help="Comma-separated subset of videos to score."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1,
-                                          help="Worker processes (default: number of CPUs). Results do not "
-                                               "depend on it."),
+    dataset_kind: Optional[str] = shared("benchmark"),
+    split: str = shared("split", "Which split file of the dataset to score (ImageSets/<NAME>.txt)."),
+    videos: Optional[str] = shared("videos", "Comma-separated subset of videos to score."),
+    workers: Optional[int] = shared("workers"),
     out: Optional[Path] = typer.Option(None, "--out", "-o",
                                        help="Where results.json and the CSVs go (default: PREDS; only with one "
                                             "PREDS)."),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f",
-                                     help="table (rich, for people), md (a markdown table of the global numbers, "
-                                          "one row per PREDS, best in bold), json (the results document; a list "
-                                          "for several PREDS) or csv (the per-object CSV)."),
-    percent: bool = typer.Option(False, "--percent",
-                                 help="Print table/md numbers as percent (75.6); files and json stay fractions."),
+    fmt: OutputFormat = shared("format", help="table (rich, for people), md (a markdown table of the global "
+                                              "numbers, one row per PREDS, best in bold), json (the results "
+                                              "document; a list for several PREDS) or csv (the per-object CSV)."),
+    percent: bool = shared("percent", "Print table/md numbers as percent (75.6); files and json stay fractions."),
     jcc: JccMode = typer.Option(JccMode.hungarian, "--jcc",
                                 help="J_cc matching: hungarian (official default) or greedy (the official "
                                      "--origin_Jcc variant)."),
@@ -93,87 +99,23 @@ def score(
     breakdown: Optional[str] = typer.Option(None, "--breakdown",
                                             help="Comma-separated breakdowns to add (e.g. transition,"
                                                  "difficulty; `all`), see `m3vos breakdowns`."),
-    fail_under: Optional[list[str]] = typer.Option(None, "--fail-under",
-                                                   help="METRIC=VALUE gate, repeatable (e.g. J&F-Mean=0.7 or "
-                                                        "J-Mean=65%); exit 1 when a global metric is below."),
-    fail_over: Optional[list[str]] = typer.Option(None, "--fail-over",
-                                                  help="METRIC=VALUE gate for lower-is-better metrics (Decay), "
-                                                       "e.g. J-Decay=0.2; exit 1 when above."),
+    fail_under: Optional[list[str]] = shared("fail_under"),
+    fail_over: Optional[list[str]] = shared("fail_over"),
 ) -> None:
-    from m3vos.analysis.gate import OVER, check_thresholds, parse_thresholds
-    from m3vos.errors import BadInputError, GateFailedError
-    from m3vos.metrics import metric_names, retire_results, write_results
-    from m3vos.metrics.engine import score_predictions, select_videos
-    from m3vos.metrics.results import check_writable
-    from m3vos.utils.progress import make_progress
+    from m3vos.analysis.scoring import score_folders
+    from m3vos.errors import GateFailedError
 
     _exit_cleanly_on_sigterm()
-    from m3vos.data.benchmarks import check_scorable
-    from m3vos.data.dataset import open_dataset
-
-    # Everything the user typed is checked before any work, and before any earlier results are touched.
-    dataset = open_dataset(data, split=split, benchmark=dataset_kind)
-    check_scorable(dataset)
-    protocol = protocol or Protocol(dataset.benchmark.protocol)
-    thresholds = parse_thresholds(fail_under) + parse_thresholds(fail_over, OVER)
-    known = set(metric_names(protocol.value))
-    for th in thresholds:
-        if th.metric not in known:
-            raise BadInputError(f"--fail-{th.kind} names {th.metric!r}, which the {protocol.value} protocol does not "
-                                "report", hint=f"use one of: {', '.join(metric_names(protocol.value))}")
-    breakdown_names = [b.strip() for b in breakdown.split(",") if b.strip()] if breakdown else []
-    add_breakdowns = _breakdown_function(breakdown_names) if breakdown_names else None
-    if out is not None and len(preds) > 1:
-        raise BadInputError(f"--out with {len(preds)} prediction folders would write every results.json into "
-                            "one folder", hint="drop --out: each PREDS gets its own results")
-    for p in preds:
-        if not p.is_dir():
-            raise BadInputError("prediction folder does not exist" if not p.exists() else
-                                "predictions must be a folder, not a file", path=p,
-                                hint="pass the folder that holds one <video>/ folder of PNG masks per video")
-
-    wanted = [v for v in videos.split(",")] if videos else None
-    n_videos = len(select_videos(dataset, wanted))
-    targets = [(p, out if out is not None else p) for p in preds]
-    for _, out_dir in targets:
-        check_writable(out_dir)            # exit 3 now, not after minutes of scoring
-
-    results = []
-    for p, out_dir in targets:
-        progress = make_progress(enabled=None if fmt == OutputFormat.table else False, transient=True)
-        bar = progress.add_task(f"scoring {p.name}" if len(preds) > 1 else "scoring", total=n_videos, status="")
-        try:
-            # the bar's refresh thread starts only once the workers exist (see score_predictions)
-            result = score_predictions(p, dataset, protocol=protocol.value, videos=wanted, workers=workers,
-                                       jcc=jcc.value, void_aware=void_aware, compat_decay=compat_decay,
-                                       missing=missing.value, strict=strict, on_start=progress.start,
-                                       on_video_done=lambda name, progress=progress, bar=bar: progress.update(bar, advance=1, status=name))
-        except (BadInputError, KeyboardInterrupt) as exc:
-            # the arguments were valid, but these predictions did not score (broken, or the run was
-            # killed): the earlier numbers no longer describe the folder, so they are moved aside
-            retired = retire_results(out_dir, split)
-            if retired is not None:
-                moved = f"the earlier results were moved to {retired}"
-                if isinstance(exc, BadInputError):
-                    exc.message += f"; {moved}"
-                    exc.args = (exc.one_line(),)
-                else:
-                    err_console.print(moved, markup=False, highlight=False)
-            raise
-        finally:
-            progress.stop()
-        if add_breakdowns is not None:
-            result.breakdowns = add_breakdowns(result.to_dict(), dataset, breakdown_names)
-        written = write_results(result, out_dir, split)
-        results.append((p, result, written[0]))
-
-    _print_results(results, fmt, percent)
-    failures = []
-    for p, result, _ in results:
-        prefix = f"{p}: " if len(results) > 1 else ""
-        failures += [prefix + f for f in check_thresholds(result.global_metrics, thresholds)]
-    if failures:
-        raise GateFailedError("quality gate failed: " + "; ".join(failures),
+    run = score_folders(preds, data=data, split=split, benchmark=dataset_kind,
+                        protocol=protocol.value if protocol else None, videos=split_list(videos), workers=workers,
+                        out=out, jcc=jcc.value, void_aware=void_aware, compat_decay=compat_decay,
+                        missing=missing.value, strict=strict, breakdowns=split_list(breakdown),
+                        fail_under=fail_under, fail_over=fail_over,
+                        progress=None if fmt == OutputFormat.table else False,
+                        say=lambda line: err_console.print(line, markup=False, highlight=False))
+    _print_results([(f.preds, f.result, f.results_file) for f in run.folders], fmt, percent)
+    if run.failures:
+        raise GateFailedError("quality gate failed: " + "; ".join(run.failures),
                               hint="the results were written; improve the predictions or change the gate")
 
 
@@ -228,14 +170,6 @@ def _exit_cleanly_on_sigterm() -> None:
     from m3vos.utils.signals import sigterm_raises_interrupt
 
     sigterm_raises_interrupt()
-
-
-def _breakdown_function(names: list[str]) -> Any:
-    """`add_breakdowns`, after checking the names (before any scoring work is done)."""
-    from m3vos.analysis import breakdowns
-
-    breakdowns.parse_names(names)
-    return breakdowns.add_breakdowns
 
 
 def _fmt(v: float | None, percent: bool = False) -> str:

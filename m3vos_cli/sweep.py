@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from m3vos_cli.common import OutputFormat, console, err_console
+from m3vos_cli.common import OutputFormat, console, err_console, shared, split_list
 
 SWEEP_HELP = """Run a tracker over a grid (or list) of configs and tabulate speed against accuracy.
 
@@ -26,11 +26,11 @@ A YAML --file may give model, config (base), grid, points (a list) and reference
 
 Examples:
 
-  m3vos sweep --model revos --grid alpha=1,1.5,2,3 --grid T=10,30 --grid L=10,30 --out sweeps/revos
+  m3vos sweep --model revos --grid alpha=1,2,3 --grid T=10,30 --out sw/revos
 
-  m3vos sweep --model revos:flow --grid T,L=5,10,30 --reference T=30,L=30 --out sweeps/revos-flow
+  m3vos sweep -m revos:flow -g T,L=5,10,30 --reference T=30,L=30 -o rf
 
-  m3vos sweep --model flow --grid preset=ultrafast,fast,medium --data ~/DAVIS --dataset davis2017 --out sweeps/flow
+  m3vos sweep --model flow --grid preset=fast,medium --dataset davis2017 -o fl
 
   m3vos sweep --file sweep.yaml --gpus 0,1 --out sweeps/big
 """
@@ -43,26 +43,24 @@ def sweep_command(
                                              help="KEY=V1,V2 axis (repeatable; K1,K2=... ties keys)."),
     file: Optional[Path] = typer.Option(None, "--file", help="Sweep description (YAML): model, config, grid, "
                                                               "points, reference."),
-    config: Optional[List[str]] = typer.Option(None, "--config", "-c",
-                                               help="Base tracker option KEY=VALUE shared by every point."),
+    config: Optional[List[str]] = shared("config", "Base tracker option KEY=VALUE shared by every point."),
     reference: Optional[str] = typer.Option(None, "--reference", "-r",
                                             help="Point the others are compared with, as KEY=VALUE[,...] "
                                                  "(default: the first point)."),
-    metric: str = typer.Option("J-Mean", "--metric", help="Accuracy metric of the table and plot."),
-    data: Optional[Path] = typer.Option(None, "--data", "-d", help="Dataset root (default: the configured one)."),
-    dataset_kind: Optional[str] = typer.Option(None, "--dataset",
-                                               help="davis2017, vost, ytvos, mose or m3vos (default: from the layout)."),
-    split: str = typer.Option("val", "--split", help="Split to run and score."),
-    videos: Optional[str] = typer.Option(None, "--videos", help="Comma-separated subset of videos."),
+    metric: str = shared("metric", "Accuracy metric of the table and plot."),
+    data: Optional[Path] = shared("data"),
+    dataset_kind: Optional[str] = shared("benchmark"),
+    split: str = shared("split"),
+    videos: Optional[str] = shared("videos"),
     protocol: Optional[str] = typer.Option(None, "--protocol", "-p",
                                            help="m3vos or davis (default: the benchmark's own)."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),
-    workers: int = typer.Option(1, "--workers", "-w", help="Worker processes per point (runner and scorer)."),
+    device: str = shared("device"),
+    workers: Optional[int] = shared("workers", "Worker processes per point, for the runner and the scorer (default: "
+                                               "each one's own; see docs/cli.md)."),
     gpus: Optional[str] = typer.Option(None, "--gpus", help="One worker per GPU, e.g. 0,1."),
     executor: str = typer.Option("local", "--executor", help="local | ray."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address."),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f",
-                                     help="What to print: table, json, csv or md (files are always written)."),
+    fmt: OutputFormat = shared("format", help="What to print: table, json, csv or md (files are always written)."),
 ) -> None:
     from m3vos.runner.options import parse_config
     from m3vos.sweep import run_sweep
@@ -71,7 +69,7 @@ def sweep_command(
     spec = load_spec(file, model=model, grid=grid, base=parse_config(config), reference=reference)
     quiet = fmt != OutputFormat.table
     res = run_sweep(spec, out, data=data, split=split,
-                    videos=[v.strip() for v in videos.split(",") if v.strip()] if videos else None,
+                    videos=split_list(videos),
                     benchmark=dataset_kind, protocol=protocol, metric=metric, device=device, workers=workers,
                     gpus=gpus, executor=executor, address=address, progress=False if quiet else None,
                     log=None if quiet else (lambda s: err_console.print(s, highlight=False, markup=False)))
@@ -90,23 +88,14 @@ def sweep_command(
 def _render(res) -> None:  # type: ignore[no-untyped-def]
     from rich.table import Table
 
-    from m3vos.sweep.table import _cell
+    from m3vos.sweep.table import display_rows
 
-    df, m = res.table, res.metric
-    delta = next((c for c in df.columns if str(c).startswith("Δ") and "vs" in str(c)), None)
-    keys = [c for c in df.columns[1:] if c not in (m,) and not str(c).startswith((m, "Δ"))
-            and c not in ("objects", "videos", "frames/s", "peak memory MB", "pareto", "reference")]
+    columns, rows = display_rows(res.table, metric=res.metric, reference=res.reference)
     table = Table(title=f"m3vos sweep -> {res.out}")
-    for col in ["point", *keys, f"{m} [95% CI]", f"Δ vs {res.reference} [95% CI]", "p", "frames/s", "peak MB",
-                "Pareto"]:
-        table.add_column(str(col))
-    for _, r in df.iterrows():
-        d = (f"{_cell(r[delta], 3)} [{_cell(r['Δ CI low'], 3)}, {_cell(r['Δ CI high'], 3)}]"
-             if delta and not r["reference"] else "(reference)")
-        table.add_row(str(r["point"]), *[_cell(r[k], 3) for k in keys],
-                      f"{_cell(r[m], 3)} [{_cell(r[f'{m} CI low'], 3)}, {_cell(r[f'{m} CI high'], 3)}]", d,
-                      _cell(r["Δ p-value"], 3) if delta and not r["reference"] else "",
-                      _cell(r["frames/s"], 1), _cell(r["peak memory MB"], 0), "*" if r["pareto"] else "")
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     console.print(f"{len(res.ran)} point(s) run, {len(res.skipped)} already done, in {res.wall_seconds:.1f} s. "
                   f"Written into {res.out}: {', '.join(f.name for f in res.files)}")

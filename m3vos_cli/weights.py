@@ -48,7 +48,8 @@ def list_cmd(
 ) -> None:
     """List the known checkpoints and whether they are in the cache.
 
-    One row per checkpoint: name, the model that loads it, file name, present (or partial, for an interrupted download), size. The cache is `$M3VOS_CACHE/weights` (else the user cache folder).
+    One row per checkpoint: name, the model that loads it, file name, present (or partial, for an
+    interrupted download), size. The cache is `$M3VOS_CACHE/weights` (else the user cache folder).
 
     Example:
 
@@ -92,7 +93,11 @@ def download_cmd(
 ) -> None:
     r"""Download a checkpoint into the cache and check that it loads.
 
-    The download resumes after an interruption and verifies the known digests; the file is then loaded strictly into its model (skip with --no-check). Cutie files come from the v1.0 GitHub release; `revos` is a Google Drive file and needs `pip install 'm3vos\[gdrive]'`; `sam2.1-*` / `sam2-*` are Meta's release files (checked with `pip install 'm3vos\[sam2]'`). `M3VOS_WEIGHTS_URL=<base>` fetches `<base>/<file name>` instead (a mirror).
+    The download resumes after an interruption and verifies the known digests; the file is then
+    loaded strictly into its model (skip with --no-check). Cutie files come from the v1.0 GitHub
+    release; `revos` is a Google Drive file and needs `pip install 'm3vos\[gdrive]'`; `sam2.1-*` /
+    `sam2-*` are Meta's release files (checked with `pip install 'm3vos\[sam2]'`).
+    `M3VOS_WEIGHTS_URL=<base>` fetches `<base>/<file name>` instead (a mirror).
 
     Example:
 
@@ -120,7 +125,9 @@ def check_cmd(
 ) -> None:
     """Check that a checkpoint loads strictly into a model; compare two checkpoints.
 
-    Reports missing and unexpected keys and wrong shapes (exit 2 when PATH does not load). With --against, compares the two files tensor by tensor; for `revos` against a Cutie-base file, says whether every non-fuser tensor equals it (the authors trained only the readout fuser).
+    Reports missing and unexpected keys and wrong shapes (exit 2 when PATH does not load). With
+    --against, compares the two files tensor by tensor; for `revos` against a Cutie-base file, says
+    whether every non-fuser tensor equals it (the authors trained only the readout fuser).
 
     Files are read with `torch.load(weights_only=True)`: pickled code is refused.
 

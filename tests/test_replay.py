@@ -49,7 +49,7 @@ def shipped_clip(small_ref: Path, n: int = 8):
 def test_cli_replays_and_passes_the_check(cli, small_ref, small_weights, tmp_path):
     out = tmp_path / "ours.npz"
     proc = cli("dev", "replay", small_ref, "--weights", small_weights, "--out", out,
-               "--variant", "stagger", "--check", "--json", env=ONE_THREAD_ENV, check=0)
+               "--variant", "stagger", "--check", "--format", "json", env=ONE_THREAD_ENV, check=0)
     result = json.loads(proc.stdout)
     assert result["passed"] is True
     assert [c["name"] for c in result["comparisons"]] == ["stagger"]
@@ -200,7 +200,7 @@ def test_check_passes_on_a_reference_with_unstored_step_probabilities(cli, share
     arrays["stagger/step_prob_u16"][UNSTORED] = 0
     ref = make_reference(tmp_path / "ref", shared_dir, [variant], arrays)
     proc = cli("dev", "replay", ref, "--weights", small_weights, "--out", tmp_path / "o.npz",
-               "--check", "--json", env=ONE_THREAD_ENV, check=0)
+               "--check", "--format", "json", env=ONE_THREAD_ENV, check=0)
     (result,) = json.loads(proc.stdout)["comparisons"]
     assert result["passed"] and result["unstored_steps"] == len(UNSTORED)
     assert result["max_abs_prob_diff"] <= 1e-3

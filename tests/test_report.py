@@ -74,7 +74,7 @@ def test_report_when_the_dataset_has_moved(synth, cli, tmp_path):
     doc = json.loads((runs["static"] / "results.json").read_text())
     doc["dataset"]["root"] = str(tmp_path / "gone")
     res = write_results(tmp_path / "moved", doc)
-    proc = cli("report", res, "--md", check=0)          # default folder: RESULTS/report/, md only
+    proc = cli("report", res, "--format", "md", check=0)   # default folder: RESULTS/report/, md only
     assert "note: dataset not found" in proc.stderr
     md = (res / "report" / "report.md").read_text()
     assert "(not in dataset)" in md and "## Notes" in md

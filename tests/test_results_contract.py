@@ -136,16 +136,16 @@ def test_mixed_runs_are_refused_and_allow_mixed_marks_them(cli, scored_variants,
 
 def test_report_refuses_mixed_runs_and_keeps_single_run_reports(cli, scored_variants, tmp_path):
     a, b = scored_variants["default"], scored_variants["static"]
-    err = _one_line_error(cli("report", a, scored_variants["davis"], "--md", "--no-entropy"))
+    err = _one_line_error(cli("report", a, scored_variants["davis"], "--format", "md", "--no-entropy"))
     assert "protocol" in err
-    cli("report", a, "--md", "--no-entropy", check=0)
+    cli("report", a, "--format", "md", "--no-entropy", check=0)
     single = (a / "report" / "report.md").read_text()
-    proc = cli("report", a, b, "--md", "--no-entropy", check=0)
+    proc = cli("report", a, b, "--format", "md", "--no-entropy", check=0)
     assert (a / "report" / "report.md").read_text() == single       # untouched
     multi = (a / "report-vs-static" / "report.md").read_text()
     assert "report: shift" not in multi and "default, static" in multi
     # an explicit --out holding another run set's report is not overwritten
-    err = _one_line_error(cli("report", a, b, "--out", a / "report", "--md", "--no-entropy"))
+    err = _one_line_error(cli("report", a, b, "--out", a / "report", "--format", "md", "--no-entropy"))
     assert "other runs" in err
     # provenance and uncertainty
     assert "## Provenance" in multi
@@ -311,7 +311,7 @@ def test_score_several_folders_md_and_random_weights_everywhere(cli, synth, tmp_
     board = cli("leaderboard", a, b, "--format", "md", "--n-boot", "200", check=0).stdout
     assert re.search(r"\| 2 \| static \|.*random weights: the numbers mean nothing \|", board)
     assert "random (seed 7)" in board and '{"k": 1}' in board
-    rep = cli("report", a, b, "--md", "--no-entropy", "--percent", check=0)
+    rep = cli("report", a, b, "--format", "md", "--no-entropy", "--percent", check=0)
     assert "random weights" in rep.stderr
     md = (a / "report-vs-static" / "report.md").read_text()
     assert "random (seed 7)" in md

@@ -72,7 +72,7 @@ def test_dev_replay_matches_the_official_revos_on_both_variants(shared_dir, refe
     assert seeded["sha256"] == reference.doc["weights"]["sha256"]   # the reference's weights
     out = tmp_path / "ours.npz"
     proc = cli("dev", "replay", shared_dir / PARITY / "revos_reference.npz", "--weights",
-               seeded["revos"], "--out", out, "--check", "--json", env=ONE_THREAD, check=0)
+               seeded["revos"], "--out", out, "--check", "--format", "json", env=ONE_THREAD, check=0)
     report = json.loads(proc.stdout)
     assert report["passed"] and len(report["comparisons"]) == 2
     with np.load(out) as z:

@@ -58,7 +58,7 @@ def test_run_writes_gt_shaped_palette_pngs_records_and_resumes(cli, data, tmp_pa
 
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*.png")}
     again = json.loads(cli("run", "--model", "flow", "--data", data, "--out", out, "--config", "preset=fast",
-                           "--config", "occlusion_check=true", "--json", check=0).stdout)
+                           "--config", "occlusion_check=true", "--format", "json", check=0).stdout)
     assert again["done"] == [] and len(again["skipped"]) == 3
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.png")} == before
 
@@ -66,7 +66,7 @@ def test_run_writes_gt_shaped_palette_pngs_records_and_resumes(cli, data, tmp_pa
     content = victim.read_bytes()
     victim.unlink()  # a damaged video is not "finished": only it is redone
     third = json.loads(cli("run", "--model", "flow", "--data", data, "--out", out, "--config", "preset=fast",
-                           "--config", "occlusion_check=true", "--json", check=0).stdout)
+                           "--config", "occlusion_check=true", "--format", "json", check=0).stdout)
     assert third["done"] == [victim.parent.name] and len(third["skipped"]) == 2
     assert victim.read_bytes() == content
 
@@ -121,7 +121,7 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(cli, slow_data, tmp_path):
     assert "interrupted" in err and "rerun" in err and "Traceback" not in err
     assert leftovers(out) == []
     assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
-    again = json.loads(cli(*args, "--out", out, "--json", env=plugin_env(), check=0).stdout)
+    again = json.loads(cli(*args, "--out", out, "--format", "json", env=plugin_env(), check=0).stdout)
     assert len(again["skipped"]) >= 1 and len(again["done"]) + len(again["skipped"]) == 3
 
 

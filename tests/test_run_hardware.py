@@ -159,11 +159,11 @@ def test_workers_die_with_a_parent_killed_by_sigkill(tmp_path):
 
 def test_non_tty_runs_log_one_line_per_video_and_quiet_silences_it(cli, tmp_path):
     root = vost_dataset(tmp_path / "ds", ["v1", "v2"])
-    proc = cli("run", "--model", "flow", "--data", root, "--out", tmp_path / "a", "--json", check=0)
+    proc = cli("run", "--model", "flow", "--data", root, "--out", tmp_path / "a", "--format", "json", check=0)
     lines = proc.stderr.splitlines()
     assert any("done v1: 5 frames" in ln for ln in lines) and any("done v2: 5 frames" in ln for ln in lines)
     assert any("progress: 2/2 videos, 10/10 frames" in ln and "frames/s" in ln and "ETA" in ln for ln in lines)
-    quiet = cli("run", "--model", "flow", "--data", root, "--out", tmp_path / "b", "--quiet", "--json", check=0)
+    quiet = cli("run", "--model", "flow", "--data", root, "--out", tmp_path / "b", "--quiet", "--format", "json", check=0)
     assert quiet.stderr.strip() == "" and json.loads(quiet.stdout)["done"] == ["v1", "v2"]
 
 
@@ -193,7 +193,7 @@ def test_precision_is_recorded_and_an_option_without_effect_warns(cli, tmp_path)
     doc = json.loads((out / "run.json").read_text())
     assert doc["precision"]["requested"] == "amp-fp16" and doc["precision"]["effective"] == {"cpu": "fp32"}
     assert json.loads((probe / "v1.json").read_text())["amp"] is False  # nothing pretends AMP on a CPU
-    default = json.loads(cli("run", "--model", "flow", "--data", root, "--out", tmp_path / "d", "--json",
+    default = json.loads(cli("run", "--model", "flow", "--data", root, "--out", tmp_path / "d", "--format", "json",
                              check=0).stdout)
     assert default["warnings"] == []
     assert json.loads((tmp_path / "d" / "run.json").read_text())["precision"]["requested"] == "tf32"
@@ -234,7 +234,7 @@ def test_a_model_tracker_without_torch_is_exit_2_with_the_install_hint(cli, tmp_
     proc = cli("run", "--model", "cutie-small", "--data", root, "--out", tmp_path / "out", env=no_torch, check=2)
     assert ("cutie-small needs PyTorch: pip install torch (CPU) or the CUDA build, then pip install "
             "'m3vos[torch]'") in proc.stderr and "Traceback" not in proc.stderr
-    rows = {r["name"]: r for r in json.loads(cli("trackers", "list", "--json", env=no_torch, check=0).stdout)}
+    rows = {r["name"]: r for r in json.loads(cli("trackers", "list", "--format", "json", env=no_torch, check=0).stdout)}
     assert rows["revos"]["available"] is False and "revos needs PyTorch" in rows["revos"]["error"]
     assert rows["flow"]["available"] is True
 
@@ -301,7 +301,7 @@ def test_gpu_check_without_cuda_says_so_and_exits_0(cli):
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA: the check would really run")
-    proc = cli("dev", "gpu-check", "--json", check=0)
+    proc = cli("dev", "gpu-check", "--format", "json", check=0)
     report = json.loads(proc.stdout)
     assert report["cuda"] is False and "no CUDA device visible" in report["message"] and "speed" not in report
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.sh"

@@ -41,7 +41,7 @@ def cli_module():
 def test_worker_pool_and_cpu_devices_match_serial(cli, data, serial, tmp_path):
     for flags in (["--workers", "2"], ["--gpus", "cpu,cpu"]):
         out = tmp_path / flags[0].strip("-")
-        summary = json.loads(cli("run", "--model", "flow", "--data", data, "--out", out, "--json", *flags,
+        summary = json.loads(cli("run", "--model", "flow", "--data", data, "--out", out, "--format", "json", *flags,
                                  check=0).stdout)
         assert len(summary["done"]) == 4 and summary["failed"] == []
         assert png_tree(out) == serial and leftovers(out) == []
@@ -54,7 +54,7 @@ def test_shards_cover_everything_once_and_merge_into_the_serial_result(cli, data
     seen = []
     for i in range(3):
         summary = json.loads(cli("run", "--model", "flow", "--data", data, "--out", out, "--shard", f"{i}/3",
-                                 "--json", check=0).stdout)
+                                 "--format", "json", check=0).stdout)
         seen += summary["done"]
     assert sorted(seen) == sorted({k.split("/")[0] for k in serial}) and len(seen) == 4
     assert png_tree(out) == serial
@@ -86,7 +86,7 @@ def test_a_worker_that_dies_is_recorded_and_the_others_finish(cli, tmp_path):
 def test_ray_executor_matches_serial(cli, data, serial, tmp_path):
     out = tmp_path / "ray"
     summary = json.loads(cli("run", "--model", "flow", "--data", data, "--out", out, "--executor", "ray",
-                             "--workers", "2", "--json", check=0, timeout=300).stdout)
+                             "--workers", "2", "--format", "json", check=0, timeout=300).stdout)
     assert len(summary["done"]) == 4 and summary["failed"] == []
     assert png_tree(out) == serial and leftovers(out) == []
     assert json.loads((out / "run.json").read_text())["executor"]["kind"] == "ray"

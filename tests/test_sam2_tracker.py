@@ -31,7 +31,7 @@ def data(tmp_path_factory) -> Path:
 def test_run_random_weights_scores_resumes_and_matches_two_workers(cli, data, tmp_path):
     out = tmp_path / "out"
     proc = cli("run", "--model", "sam2.1-tiny", "--weights", "random", *SMALL, "--data", data,
-               "--out", out, "--workers", "2", "--json", env=ONE_THREAD_ENV, check=0)
+               "--out", out, "--workers", "2", "--format", "json", env=ONE_THREAD_ENV, check=0)
     assert "warning: random weights: the numbers mean nothing" in proc.stderr
     names = json.loads(proc.stdout)["done"]
     assert len(names) == 2
@@ -44,7 +44,7 @@ def test_run_random_weights_scores_resumes_and_matches_two_workers(cli, data, tm
     shutil.rmtree(out / names[0])
     (out / ".m3vos" / "done" / f"{names[0]}.json").unlink()
     resumed = json.loads(cli("run", "--model", "sam2.1-tiny", "--weights", "random", *SMALL, "--data", data,
-                             "--out", out, "--json", env=ONE_THREAD_ENV, check=0).stdout)
+                             "--out", out, "--format", "json", env=ONE_THREAD_ENV, check=0).stdout)
     assert resumed["skipped"] == [names[1]] and resumed["done"] == [names[0]]
     assert png_tree(out) == two_workers
     # another seed is another run: refused in the same folder, never mixed
@@ -59,7 +59,7 @@ def test_run_random_weights_scores_resumes_and_matches_two_workers(cli, data, tm
 def test_trackers_test_random_weights_for_sam2_and_cutie(cli):
     from m3vos.selftest import self_test
 
-    rep = json.loads(cli("trackers", "test", "sam2.1-tiny", "--weights", "random:3", *SMALL, "--json",
+    rep = json.loads(cli("trackers", "test", "sam2.1-tiny", "--weights", "random:3", *SMALL, "--format", "json",
                          env=ONE_THREAD_ENV, check=0).stdout)
     assert rep["ok"], rep
     assert any(c["name"] == "frame 0 reproduces the given mask" and c["ok"] for c in rep["checks"])
@@ -189,14 +189,14 @@ def test_missing_transformers_is_exit_2_with_the_install_hint(cli, tmp_path):
                tmp_path / "o", env=env, check=2)
     assert proc.stderr.startswith("error: SAM 2 trackers need transformers >= 5.24")
     assert "pip install 'm3vos[sam2]'" in proc.stderr and "Traceback" not in proc.stderr
-    rows = {r["name"]: r for r in json.loads(cli("trackers", "list", "--json", env=env, check=0).stdout)}
+    rows = {r["name"]: r for r in json.loads(cli("trackers", "list", "--format", "json", env=env, check=0).stdout)}
     assert not rows["sam2.1-large"]["available"]
     assert "pip install 'm3vos[sam2]'" in rows["sam2.1-large"]["error"]
     assert rows["cutie-small"]["available"]
 
 
 def test_weights_table_lists_every_variant_with_meta_urls_and_hub_ids(cli):
-    rows = {r["name"]: r for r in json.loads(cli("weights", "list", "--json", check=0).stdout)}
+    rows = {r["name"]: r for r in json.loads(cli("weights", "list", "--format", "json", check=0).stdout)}
     assert rows["sam2.1-tiny"]["source_url"] == \
         "https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_tiny.pt"
     assert rows["sam2-base-plus"]["source_url"] == \

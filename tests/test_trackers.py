@@ -23,7 +23,7 @@ def test_listing_imports_no_model_code_and_copes_with_missing_trackers():
 
 
 def test_trackers_list_json_reports_capabilities_and_weights(cli):
-    rows = json.loads(cli("trackers", "list", "--json", check=0).stdout)
+    rows = json.loads(cli("trackers", "list", "--format", "json", check=0).stdout)
     by = {r["name"]: r for r in rows}
     assert by["static"]["available"] and by["static"]["weights"] is None
     assert by["flow"]["capabilities"] == ["late_objects"]
@@ -40,7 +40,7 @@ def test_trackers_list_json_reports_capabilities_and_weights(cli):
 
 def test_trackers_test_passes_for_baselines(cli):
     for model in ("static", "flow"):
-        rep = json.loads(cli("trackers", "test", model, "--json", check=0).stdout)
+        rep = json.loads(cli("trackers", "test", model, "--format", "json", check=0).stdout)
         assert rep["ok"], rep
         names = {c["name"] for c in rep["checks"]}
         assert {"one PNG per frame", "ground-truth palette", "only ground-truth ids"} <= names
@@ -56,13 +56,13 @@ def test_trackers_test_reports_a_broken_contract(cli):
 def test_entry_point_plugin_is_listed_run_and_a_broken_one_reported(cli, tmp_path):
     site = install_plugin(tmp_path / "site")
     env = {"PYTHONPATH": str(site)}
-    rows = {r["name"]: r for r in json.loads(cli("trackers", "list", "--json", env=env, check=0).stdout)}
+    rows = {r["name"]: r for r in json.loads(cli("trackers", "list", "--format", "json", env=env, check=0).stdout)}
     assert rows["echo-test"]["available"] and rows["echo-test"]["source"] == "entry-point:m3vos-testplugin"
     assert not rows["broken-test"]["available"] and "not a subclass" in rows["broken-test"]["error"]
-    rep = json.loads(cli("trackers", "test", "echo-test", "--json", env=env, check=0).stdout)
+    rep = json.loads(cli("trackers", "test", "echo-test", "--format", "json", env=env, check=0).stdout)
     assert rep["ok"], rep  # half-resolution probs were resized back to the GT size
     data = synth_dataset(tmp_path / "ds", videos=2, frames=5)
-    summary = json.loads(cli("run", "--model", "echo-test", "--data", data, "--out", tmp_path / "out", "--json",
+    summary = json.loads(cli("run", "--model", "echo-test", "--data", data, "--out", tmp_path / "out", "--format", "json",
                              env=env, check=0).stdout)
     assert len(summary["done"]) == 2
     run = json.loads((tmp_path / "out" / "run.json").read_text())

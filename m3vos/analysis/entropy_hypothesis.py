@@ -12,11 +12,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
-from m3vos.analysis.entropy_report import EntropyReport, compute_entropy
+from m3vos.analysis.entropy_report import EntropyReport, compute_entropy, correlate_with_scores
 from m3vos.utils.jsonvalues import nan_to_none
 
 ALL = "all"
@@ -37,6 +37,7 @@ class Hypothesis:
     table: pd.DataFrame
     datasets: list[DatasetEntropy] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    out_dir: Path | None = None     # where `entropy_study` wrote `files`
 
 
 def _row(label: str, bench: str, group: str, unit: str, first: pd.Series, second: pd.Series,
@@ -90,9 +91,9 @@ def entropy_hypothesis(datasets: list[Any], *, definition: str = "lbp", max_fram
 
 def to_markdown(df: pd.DataFrame) -> str:
     """The table as markdown, formatted as every m3vos report table."""
-    from m3vos.analysis.report import _md_table
+    from m3vos.analysis.report import md_table
 
-    return _md_table(df) + "\n"
+    return md_table(df) + "\n"
 
 
 def hypothesis_plot(df: pd.DataFrame, path: str | Path, *, title: str) -> Path:
@@ -149,3 +150,45 @@ def write_hypothesis(h: Hypothesis, out_dir: str | Path) -> list[Path]:
                                          out_dir / "entropy_over_time.png", title=label))
     h.files = files
     return files
+
+
+def entropy_study(roots: list[str | Path | None], *, benchmarks: list[str] | None = None, split: str = "val",
+                  definition: str = "lbp", max_frames: int | None = None, videos: list[str] | None = None,
+                  preds: str | Path | None = None, metric: str = "J-Mean", out: str | Path | None = None,
+                  workers: int | None = None, progress: bool | None = None,
+                  say: Callable[[str], None] | None = None) -> Hypothesis:
+    """`m3vos entropy-report` as one call: open the roots, compute, correlate, write.
+
+    `benchmarks`: none (from the layout), one for every root, or one per root. `preds`: scored
+    predictions to correlate with (its results.json, or an in-memory score when it has none;
+    one dataset only). `out` default: PREDS/report/entropy-DEF, else ./entropy-DEF. Returns the
+    hypothesis with `files` set; `Hypothesis.out_dir` is where they went.
+    """
+    from m3vos.analysis.scoring import results_or_score
+    from m3vos.data.dataset import open_dataset
+    from m3vos.errors import BadInputError
+
+    roots = list(roots) or [None]
+    kinds: list[str | None] = list(benchmarks or [])
+    if len(kinds) not in (0, 1, len(roots)):
+        raise BadInputError(f"--dataset given {len(kinds)} times for {len(roots)} roots",
+                            hint="give it once (for every root) or once per root, in the same order")
+    kinds = kinds * len(roots) if len(kinds) == 1 else (kinds or [None] * len(roots))
+    datasets = [open_dataset(r, split=split, benchmark=k) for r, k in zip(roots, kinds)]
+    if preds is not None and len(datasets) > 1:
+        raise BadInputError("--preds correlates with one dataset only", hint="pass one root with --preds")
+    if videos:
+        for ds in datasets:
+            for v in videos:
+                ds.video(v)       # unknown names: one-line error with suggestions
+    h = entropy_hypothesis(datasets, definition=definition, max_frames=max_frames or None, videos=videos or None,
+                           progress=progress, workers=workers)
+    if preds is not None:
+        preds = Path(preds)
+        correlate_with_scores(h.datasets[0].report, results_or_score(preds, datasets[0], say=say), metric=metric)
+    out_dir = Path(out) if out is not None else (
+        (preds if preds.is_dir() else preds.parent) / "report" / f"entropy-{definition}"
+        if preds is not None else Path(f"entropy-{definition}"))
+    write_hypothesis(h, out_dir)
+    h.out_dir = out_dir
+    return h

@@ -396,3 +396,31 @@ def gate_failures(board: Leaderboard, *, thresholds: Any = None, max_drop: float
                 failures.append(f"{e.name}: {board.metric} {verb} {worse:.4f} against {base.name} "
                                 f"({base.mean:.4f} -> {e.mean:.4f}), more than --max-drop {max_drop:g}")
     return failures
+
+
+@dataclass
+class GatedLeaderboard:
+    """What `rank_results` did: the board, the gate failures (one line each) and the files written."""
+
+    board: Leaderboard
+    failures: list[str] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+
+
+def rank_results(result_dirs: Sequence[str | Path], metric: str = DEFAULT_METRIC, *,
+                 fail_under: Sequence[str] | None = None, fail_over: Sequence[str] | None = None,
+                 baseline: str | Path | None = None, max_drop: float | None = None,
+                 out: str | Path | None = None, show_ci: bool = True, **build: Any) -> GatedLeaderboard:
+    """`m3vos leaderboard` as one call: check the gates, rank (`build_leaderboard`, which takes
+    the other keywords), gate, and write the board into `out` when given (an unwritable `out`
+    fails here, before anything is printed). Gate failures are returned, not raised."""
+    from m3vos.analysis.gate import OVER, parse_thresholds
+
+    thresholds = parse_thresholds(fail_under) + parse_thresholds(fail_over, OVER)
+    if max_drop is not None and baseline is None:
+        raise BadInputError("--max-drop needs --baseline", hint="pass --baseline OLD/results.json")
+    board = build_leaderboard(result_dirs, metric=metric, baseline=baseline, **build)
+    board.show_ci = show_ci
+    failures = gate_failures(board, thresholds=thresholds, max_drop=max_drop)
+    written = board.write(out) if out is not None else []
+    return GatedLeaderboard(board, failures, written)

@@ -387,7 +387,7 @@ def _percent_frame(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _md_table(df: pd.DataFrame) -> str:
+def md_table(df: pd.DataFrame) -> str:
     cols = list(df.columns)
     numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in cols]
     lines = ["| " + " | ".join(map(str, cols)) + " |",
@@ -395,6 +395,34 @@ def _md_table(df: pd.DataFrame) -> str:
     for _, r in df.iterrows():
         lines.append("| " + " | ".join(_fmt(r[c]).replace("|", "\\|") for c in cols) + " |")
     return "\n".join(lines)
+
+
+def results_breakdowns(results: str | Path, names: str | Sequence[str], *, data: str | Path | None = None,
+                       labels: str | Path | None = None) -> dict[str, list[dict[str, Any]]]:
+    """`m3vos breakdowns RESULTS`: the named breakdowns of a results folder, on the dataset it
+    was scored on (or `data`), with the official labels of `labels` when given."""
+    from m3vos.analysis.breakdowns import add_breakdowns, parse_names
+    from m3vos.analysis.results_io import load_results
+
+    wanted = parse_names(names)
+    run = load_results(results)
+    dataset = open_results_dataset([run], data, labels)
+    if dataset is None:
+        raise BadInputError("the dataset these results were scored on is not at its recorded root",
+                            path=run.file, hint="pass --data DATASET_ROOT")
+    return add_breakdowns(run.doc, dataset, wanted)
+
+
+def breakdowns_document(section: dict[str, list[dict[str, Any]]], fmt: str) -> str:
+    """Breakdown rows as `json`, or as one `csv` / `md` table with a leading breakdown column."""
+    import json
+
+    if fmt == "json":
+        return json.dumps(section, indent=1) + "\n"
+    frames = [pd.DataFrame(rows).assign(breakdown=name) for name, rows in section.items()]
+    df = pd.concat(frames, ignore_index=True)
+    df = df[["breakdown", *[c for c in df.columns if c != "breakdown"]]]
+    return df.to_csv(index=False) if fmt == "csv" else md_table(df) + "\n"
 
 
 _CI_NOTE = (f"Each row: n objects, the plain mean, and a 95% bootstrap interval resampling the row's videos "
@@ -405,15 +433,15 @@ def render_markdown(rep: Report) -> str:
     mixed = [n for n in rep.notes if n.startswith("MIXED")]
     parts = [f"# m3vos report: {', '.join(rep.runs)}", ""]
     parts += [f"> **{n}**" for n in mixed] + ([""] if mixed else [])
-    parts += ["## Summary", "", _md_table(rep.table(rep.summary)), ""]
+    parts += ["## Summary", "", md_table(rep.table(rep.summary)), ""]
     if len(rep.provenance):
-        parts += ["## Provenance", "", _md_table(rep.provenance), ""]
+        parts += ["## Provenance", "", md_table(rep.provenance), ""]
     parts += [f"_{_CI_NOTE}_", ""]
     for name, rows in rep.breakdowns.items():
         parts += [f"## {name}", "", f"_{BREAKDOWNS[name].description}_", "",
-                  _md_table(rep.breakdown(name)), ""]
+                  md_table(rep.breakdown(name)), ""]
     for run, t in rep.worst.items():
-        parts += [f"## Worst objects: {run}", "", _md_table(rep.table(t)), ""]
+        parts += [f"## Worst objects: {run}", "", md_table(rep.table(t)), ""]
     parts += ["## Figures", ""] + [f"![{k}]({p.name})" for k, p in rep.figures.items()] + [""]
     if rep.notes:
         parts += ["## Notes", ""] + [f"- {n}" for n in rep.notes] + [""]

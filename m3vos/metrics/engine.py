@@ -40,7 +40,7 @@ def select_videos(dataset: DatasetLike, videos: Sequence[str] | None) -> list[st
     if unknown:
         shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
         raise BadInputError(f"video(s) {', '.join(unknown)} are not in the set ({len(names)} videos: {shown})",
-                            hint="check the names against the split file (--set) or drop --videos")
+                            hint="check the names against the split file (--split) or drop --videos")
     return [n for n in names if n in wanted]
 
 

@@ -157,25 +157,42 @@ def _identity(model: str, cls: type[Tracker], spec: Any, *, config: dict[str, An
     return identity
 
 
+def _benchmark_late_objects(data: str | Path | None, split: str, benchmark: str | None,
+                            late_objects: bool | None) -> bool:
+    """`late_objects`, or the benchmark's default; a `benchmark` that does not fit the root is bad input."""
+    from m3vos.data.dataset import benchmark_of
+
+    try:
+        bench = benchmark_of(data, split=split, requested=benchmark)
+    except M3vosError:
+        if benchmark is not None:
+            raise
+        bench = None       # no readable dataset: run() reports it, after checking model and weights
+    return bool(bench and bench.late_objects) if late_objects is None else late_objects
+
+
 def run(model: str, out: str | Path, *, data: str | Path | None = None, split: str = "val",
         videos: list[str] | None = None, device: str = "auto", amp: bool = False,
-        weights: str | Path | None = None, config: dict[str, Any] | None = None, workers: int | None = 1,
+        weights: str | Path | None = None, config: dict[str, Any] | None = None, workers: int | None = None,
         gpus: str | list[str] | None = None, executor: str = "local", address: str | None = None,
-        shard: str | tuple[int, int] | None = None, force: bool = False, late_objects: bool = False,
+        shard: str | tuple[int, int] | None = None, force: bool = False, late_objects: bool | None = False,
         seed: int = 0, progress: bool | None = None, precision: str | None = None,
-        max_retries: int = 2, log: bool | None = None) -> RunSummary:
+        max_retries: int = 2, log: bool | None = None, benchmark: str | None = None) -> RunSummary:
     """Run `model` over the dataset into `out`; finished videos are skipped, failed ones recorded.
 
     `precision`: fp32 | tf32 | amp-bf16 | amp-fp16 (None: tf32, the official eval's; `amp=True`
     means amp-fp16). `max_retries`: how often a video whose worker process died is retried.
     `log`: plain lines per video and a heartbeat (default: when stderr is not a terminal).
-    `workers=None`: one per GPU with `gpus`, else `default_workers` (CPUs this process may use,
-    at most one per video)."""
+    `workers=None`: one per device for torch trackers (one per GPU with `gpus`), else
+    `default_workers` (CPUs this process may use, at most one per video). `benchmark` (`--dataset`) must fit the root; `late_objects` None: the
+    benchmark's protocol (on for ytvos only)."""
     from m3vos.runner.precision import check_precision
     from m3vos.data.dataset import open_dataset
     from m3vos.trackers.registry import find_spec, get_tracker
 
     t_start = time.perf_counter()
+    if late_objects is None or benchmark is not None:
+        late_objects = _benchmark_late_objects(data, split, benchmark, late_objects)
     out = Path(out).expanduser()
     config = dict(config or {})
     cls = get_tracker(model)
@@ -194,7 +211,9 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
     if executor not in ("local", "ray"):
         raise BadInputError(f"unknown --executor {executor!r}", hint="use local or ray")
     auto_workers = workers is None
-    workers = 1 if auto_workers and gpus else default_workers(None, workers)
+    # the one rule (docs/cli.md): a torch tracker gets one worker per device, CPU work one per core
+    one_per_device = auto_workers and (gpus or cls.capabilities.needs_torch)
+    workers = 1 if one_per_device else default_workers(None, workers)
     if executor == "ray":  # refuse before anything is written into --out
         from m3vos.runner.ray_executor import _import_ray
 

@@ -103,10 +103,11 @@ def _resolve_videos(dataset: Any, videos: list[str] | None) -> list[str] | None:
 
 def run_sweep(spec: SweepSpec, out: str | Path, *, data: str | Path | None = None, split: str = "val",
               videos: list[str] | None = None, benchmark: str | None = None, protocol: str | None = None,
-              metric: str = "J-Mean", device: str = "auto", workers: int | None = 1, gpus: str | None = None,
+              metric: str = "J-Mean", device: str = "auto", workers: int | None = None, gpus: str | None = None,
               executor: str = "local", address: str | None = None, late_objects: bool | None = None,
               progress: bool | None = None, log: Callable[[str], None] | None = None) -> SweepResult:
-    """Run and score every point of `spec` not yet finished, then write the table and the plot."""
+    """Run and score every point of `spec` not yet finished, then write the table and the plot.
+    `workers` None: the runner's and the scorer's own defaults."""
     from m3vos.data.benchmarks import check_scorable
     from m3vos.data.dataset import open_dataset
     from m3vos.metrics import metric_names, write_results

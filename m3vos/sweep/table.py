@@ -153,3 +153,24 @@ def speed_accuracy_plot(df: pd.DataFrame, path: str | Path, *, metric: str = "J-
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     return save_figure(fig, path, dpi=120)
+
+
+def display_rows(df: pd.DataFrame, *, metric: str, reference: str) -> tuple[list[str], list[list[str]]]:
+    """The sweep table for people: columns and rows of text (values with their 95% CI in one
+    cell, 3 decimals), for a terminal table; the files keep every column."""
+    m = metric
+    delta = next((c for c in df.columns if str(c).startswith("Δ") and "vs" in str(c)), None)
+    keys = [c for c in df.columns[1:] if c not in (m,) and not str(c).startswith((m, "Δ"))
+            and c not in ("objects", "videos", "frames/s", "peak memory MB", "pareto", "reference")]
+    columns = ["point", *map(str, keys), f"{m} [95% CI]", f"Δ vs {reference} [95% CI]", "p", "frames/s", "peak MB",
+               "Pareto"]
+    rows = []
+    for _, r in df.iterrows():
+        compared = bool(delta) and not r["reference"]
+        d = (f"{_cell(r[delta], 3)} [{_cell(r['Δ CI low'], 3)}, {_cell(r['Δ CI high'], 3)}]" if compared
+             else "(reference)")
+        rows.append([str(r["point"]), *[_cell(r[k], 3) for k in keys],
+                     f"{_cell(r[m], 3)} [{_cell(r[f'{m} CI low'], 3)}, {_cell(r[f'{m} CI high'], 3)}]", d,
+                     _cell(r["Δ p-value"], 3) if compared else "",
+                     _cell(r["frames/s"], 1), _cell(r["peak memory MB"], 0), "*" if r["pareto"] else ""])
+    return columns, rows
