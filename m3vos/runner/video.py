@@ -121,6 +121,9 @@ class IdMap:
         return lut[mask]
 
     def to_dataset(self, ids: np.ndarray) -> np.ndarray:
+        """A new array of dataset ids (a copy: the caller may write it in another thread)."""
+        if self.dataset_ids == list(range(1, self.n + 1)):  # the usual case: ids 1..N already
+            return np.array(ids, dtype=np.uint8)
         lut = np.zeros(256, dtype=np.uint8)
         lut[1:self.n + 1] = self.dataset_ids
         return lut[ids]
