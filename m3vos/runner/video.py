@@ -199,7 +199,8 @@ class FrameSequence(Sequence):
             path = self.src.frame_paths[index]  # type: ignore[index]
             try:
                 with Image.open(path) as f:
-                    im = f.convert("RGB")
+                    f.load()  # an RGB JPEG is used as decoded (convert("RGB") would copy it)
+                    im = f if f.mode == "RGB" else f.convert("RGB")
             except (OSError, ValueError) as exc:
                 raise BadInputError(f"unreadable frame ({exc.__class__.__name__})", path=path,
                                     hint="re-download this file") from None
