@@ -10,6 +10,10 @@ ToTensor, the eval loader's antialiased resize to a 480 short side; `EvalFrames`
 a background thread) and then sleeps `--stub-ms` as a GPU step would, at 480p and 720p. If the
 runner overlaps the CPU work with the "GPU", frames/s is close to 1000 / stub-ms; the target
 is >= 0.9 of it.
+    python benchmarks/bench_run.py --pipeline --stages  # + where the runner's CPU goes, per stage
+`--stages` adds a third run per resolution that times the CPU of each pipeline stage in the
+thread that runs it (the library functions are wrapped for that run only); "other" is the rest
+of the process's CPU: thread hand-offs, records, and the helper threads of any OpenMP team.
     python benchmarks/bench_run.py --only-models          # s/frame of cutie-small and sam2.1-tiny
 
 Model trackers (`--models`, default cutie-small,sam2.1-tiny) run with `--weights random` (their
@@ -77,6 +81,51 @@ class GpuStubTracker(Tracker):
                 yield TrackerOutput(frame=t, labels=video.masks[0])
 
 
+class StageClock:
+    """CPU seconds spent inside the pipeline's stages, each in the thread that runs it."""
+
+    STAGES = (("m3vos.runner.video", "FrameSequence._load", "decode JPEG"),
+              ("m3vos.trackers.cutie.eval_io", "image_to_tensor", "ToTensor"),
+              ("m3vos.trackers.cutie.eval_io", "resize_image", "resize"),
+              ("m3vos.runner.process", "restore_output", "restore_output"),
+              ("m3vos.runner.video", "IdMap.to_dataset", "IdMap.to_dataset"),
+              ("m3vos.runner.writer", "encode_mask", "PNG encode"))
+
+    def __init__(self) -> None:
+        import threading
+
+        self.cpu = {label: 0.0 for _, _, label in self.STAGES}
+        self._lock = threading.Lock()
+        self._saved: list[tuple[object, str, object]] = []
+
+    def __enter__(self) -> "StageClock":
+        import importlib
+
+        for module, attr, label in self.STAGES:
+            owner: object = importlib.import_module(module)
+            *path, name = attr.split(".")
+            for part in path:
+                owner = getattr(owner, part)
+            fn = getattr(owner, name)
+            self._saved.append((owner, name, fn))
+            setattr(owner, name, self._timed(fn, label))
+        return self
+
+    def _timed(self, fn, label):
+        def timed(*a, **kw):
+            t = time.thread_time()
+            try:
+                return fn(*a, **kw)
+            finally:
+                with self._lock:
+                    self.cpu[label] += time.thread_time() - t
+        return timed
+
+    def __exit__(self, *exc) -> None:
+        for owner, name, fn in reversed(self._saved):
+            setattr(owner, name, fn)
+
+
 def pipeline_check(args) -> dict:
     """frames/s of `GpuStubTracker` at 480p and 720p against 1000 / stub-ms."""
     from m3vos.data.synth import make_synthetic_dataset
@@ -103,6 +152,17 @@ def pipeline_check(args) -> dict:
                 out[f"{h}p{label}"] = {"frames": summary.frames, "frames_per_s": round(fps, 2),
                                        "ratio_to_ideal": round(fps * args.stub_ms / 1000, 3),
                                        "cpu_ms_per_frame": round(1000 * cpu / summary.frames, 1)}
+            if args.stages:  # a separate run: the wrappers cost a little themselves
+                with StageClock() as clock:
+                    cpu0 = time.process_time()
+                    summary = run("__main__:GpuStubTracker", Path(tmp) / "out_stages", data=data,
+                                  config={"ms": args.stub_ms}, progress=False, log=False)
+                    cpu = time.process_time() - cpu0
+                assert summary.ok
+                per = {k: round(1000 * v / summary.frames, 1) for k, v in clock.cpu.items()}
+                per["other"] = round(1000 * (cpu - sum(clock.cpu.values())) / summary.frames, 1)
+                per["total"] = round(1000 * cpu / summary.frames, 1)
+                out[f"{h}p_stages_cpu_ms_per_frame"] = per
     out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     return out
 
@@ -167,6 +227,8 @@ def main() -> None:
     ap.add_argument("--pipeline", action="store_true",
                     help="only the pipeline check: a Cutie-like stub sleeping --stub-ms per frame, 480p and 720p")
     ap.add_argument("--stub-ms", type=float, default=30.0, help="GPU step time of the --pipeline stub")
+    ap.add_argument("--stages", action="store_true",
+                    help="with --pipeline: one more run per resolution timing each stage's CPU")
     ap.add_argument("--sweep", action="store_true", help="also time `m3vos sweep` against plain runs")
     ap.add_argument("--sweep-only", action="store_true", help="time only the sweep overhead")
     ap.add_argument("--sweep-presets", default="ultrafast,fast", help="flow presets the sweep runs")
@@ -181,6 +243,10 @@ def main() -> None:
             for k in ("480p", "720p", "480p_no_prefetch", "720p_no_prefetch"):
                 print(f"{k}: {res[k]['frames_per_s']} frames/s = {res[k]['ratio_to_ideal']:.3f} x ideal "
                       f"({res[k]['frames']} frames; runner CPU {res[k]['cpu_ms_per_frame']} ms/frame)")
+            for k in ("480p", "720p"):
+                if f"{k}_stages_cpu_ms_per_frame" in res:
+                    print(f"{k} CPU ms/frame by stage: " +
+                          ", ".join(f"{s} {v}" for s, v in res[f"{k}_stages_cpu_ms_per_frame"].items()))
             print(f"load average after: {res['load_average_after']}")
         return
     if args.only_models:
