@@ -11,6 +11,7 @@ a background thread) and then sleeps `--stub-ms` as a GPU step would, at 480p an
 runner overlaps the CPU work with the "GPU", frames/s is close to 1000 / stub-ms; the target
 is >= 0.9 of it.
     python benchmarks/bench_run.py --pipeline --stages  # + where the runner's CPU goes, per stage
+`--loader-threads N` prepares frames in N threads instead of Cutie's one.
 `--stages` adds a third run per resolution that times the CPU of each pipeline stage in the
 thread that runs it (the library functions are wrapped for that run only); "other" is the rest
 of the process's CPU: thread hand-offs, records, and the helper threads of any OpenMP team.
@@ -74,7 +75,8 @@ class GpuStubTracker(Tracker):
         from m3vos.trackers.cutie.frames import EvalFrames
 
         ms = float(self.config.get("ms", 30))
-        with EvalFrames(video, 480, torch.device("cpu"), depth=int(self.config.get("depth", 3))) as frames:
+        with EvalFrames(video, 480, torch.device("cpu"), depth=int(self.config.get("depth", 3)),
+                        workers=int(self.config.get("workers", 1))) as frames:
             for t in range(len(video.frames)):
                 frames.image(t)
                 time.sleep(ms / 1000)  # the GPU step; the host thread is free meanwhile
@@ -132,6 +134,7 @@ def pipeline_check(args) -> dict:
     from m3vos.runner import run
 
     out: dict = {"stub_ms": args.stub_ms, "ideal_fps": round(1000 / args.stub_ms, 2), "cpus": os.cpu_count(),
+                 "loader_threads": args.loader_threads,
                  "load_average": [round(x, 2) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory(prefix="m3vos-bench-warm-") as tmp:  # one-time costs (lazy imports)
         data = make_synthetic_dataset(Path(tmp) / "data", videos=1, frames=3, height=120, width=160)
@@ -144,7 +147,8 @@ def pipeline_check(args) -> dict:
             for label, depth in (("", 3), ("_no_prefetch", 0)):
                 cpu0 = time.process_time()
                 summary = run("__main__:GpuStubTracker", Path(tmp) / f"out{depth}", data=data,
-                              config={"ms": args.stub_ms, "depth": depth}, progress=False, log=False)
+                              config={"ms": args.stub_ms, "depth": depth, "workers": args.loader_threads},
+                              progress=False, log=False)
                 cpu = time.process_time() - cpu0
                 assert summary.ok
                 tracking = sum(r["seconds"] for r in summary.done)
@@ -156,7 +160,8 @@ def pipeline_check(args) -> dict:
                 with StageClock() as clock:
                     cpu0 = time.process_time()
                     summary = run("__main__:GpuStubTracker", Path(tmp) / "out_stages", data=data,
-                                  config={"ms": args.stub_ms}, progress=False, log=False)
+                                  config={"ms": args.stub_ms, "workers": args.loader_threads},
+                                  progress=False, log=False)
                     cpu = time.process_time() - cpu0
                 assert summary.ok
                 per = {k: round(1000 * v / summary.frames, 1) for k, v in clock.cpu.items()}
@@ -227,6 +232,8 @@ def main() -> None:
     ap.add_argument("--pipeline", action="store_true",
                     help="only the pipeline check: a Cutie-like stub sleeping --stub-ms per frame, 480p and 720p")
     ap.add_argument("--stub-ms", type=float, default=30.0, help="GPU step time of the --pipeline stub")
+    ap.add_argument("--loader-threads", type=int, default=1,
+                    help="with --pipeline: threads preparing frames (EvalFrames workers; Cutie/ReVOS use 1)")
     ap.add_argument("--stages", action="store_true",
                     help="with --pipeline: one more run per resolution timing each stage's CPU")
     ap.add_argument("--sweep", action="store_true", help="also time `m3vos sweep` against plain runs")

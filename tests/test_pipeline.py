@@ -124,3 +124,49 @@ def test_prefetcher_runs_its_init_once_in_the_loader_thread():
     with Prefetcher(load, 6, depth=2, init=lambda: inits.append(threading.current_thread().name)) as p:
         assert [p.get(i) for i in range(6)] == list(range(6))
     assert len(inits) == 1 and set(loads) == set(inits) and inits[0].startswith("m3vos-prefetch")
+
+
+def test_prefetch_in_several_threads_returns_every_frame_by_index_and_stays_bounded(tmp_path):
+    """Two loader threads reading one FrameSequence at once: the same frames, in order, from
+    threads that each decoded some, with no more than `depth` frames in flight."""
+    import time
+
+    from m3vos.data.dataset import open_dataset
+    from m3vos.data.synth import make_synthetic_dataset
+    from m3vos.runner.video import FrameSequence, VideoSource
+    from m3vos.utils.prefetch import Prefetcher
+
+    root = make_synthetic_dataset(tmp_path / "ds", videos=1, frames=12, height=48, width=64)
+    video = next(iter(open_dataset(root)))
+    src = VideoSource.from_video(video)
+    expected = [np.asarray(Image.open(p).convert("RGB")) for p in src.frame_paths or []]
+    frames = FrameSequence(src, src.size)
+    threads: set[str] = set()
+    in_flight: list[int] = []
+    running = [0]
+    lock = threading.Lock()
+
+    def load(i: int) -> np.ndarray:
+        with lock:
+            running[0] += 1
+            in_flight.append(running[0])
+            threads.add(threading.current_thread().name)
+        time.sleep(0.01)  # long enough for the other thread to start the next frame
+        try:
+            return frames[i]
+        finally:
+            with lock:
+                running[0] -= 1
+
+    try:
+        with Prefetcher(load, len(frames), depth=3, keep=2, workers=2) as p:
+            got = [p.get(i) for i in range(len(frames))]
+            assert len(p.pending) <= 3 and len(p.cache) <= 2
+            assert p.get(len(frames) - 2) is got[-2]  # from the kept window
+            assert p.loads == len(frames)
+    finally:
+        frames.close()
+    assert len(got) == len(expected) == 12
+    assert all(np.array_equal(g, e) for g, e in zip(got, expected))
+    assert len(threads) == 2 and max(in_flight) == 2  # both threads loaded, concurrently
+    assert len(frames._cache) <= 4  # the sequence's own cache stays bounded too

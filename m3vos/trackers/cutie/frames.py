@@ -39,7 +39,7 @@ class EvalFrames:
     """`image(t)` ([3, h, w] float on the device), `mask(t)`, and each frame's original shape."""
 
     def __init__(self, video: VideoInput, size: int, device: torch.device, *, keep: int = 0,
-                 depth: int = 3) -> None:
+                 depth: int = 3, workers: int = 1) -> None:
         self.video = video
         self.size = size
         self.device = device
@@ -51,7 +51,7 @@ class EvalFrames:
         # the default; the value is restored by close()
         self._threads = torch.get_num_threads()
         self.frames: Prefetcher[torch.Tensor] = Prefetcher(self._prepare, len(video.frames), depth=depth,
-                                                           keep=keep, init=_one_intraop_thread)
+                                                           keep=keep, init=_one_intraop_thread, workers=workers)
 
     def rgb(self, t: int) -> np.ndarray:
         rgb = np.asarray(self.video.frames[t])
