@@ -11,6 +11,8 @@ a background thread) and then sleeps `--stub-ms` as a GPU step would, at 480p an
 runner overlaps the CPU work with the "GPU", frames/s is close to 1000 / stub-ms; the target
 is >= 0.9 of it.
     python benchmarks/bench_run.py --pipeline --stages  # + where the runner's CPU goes, per stage
+"no_frames" is the same run with a stub that only sleeps: the best ratio the machine allows
+then (sleep overshoot under load, the runner's records and PNGs).
 `--loader-threads N` prepares frames in N threads instead of Cutie's one.
 `--stages` adds a third run per resolution that times the CPU of each pipeline stage in the
 thread that runs it (the library functions are wrapped for that run only); "other" is the rest
@@ -128,6 +130,19 @@ class StageClock:
             setattr(owner, name, fn)
 
 
+class SleepStubTracker(Tracker):
+    """The same sleeps and outputs as `GpuStubTracker` without reading a frame: what the
+    machine allows at that moment (sleep overshoot, the runner's own records and PNGs)."""
+
+    name = "sleep-stub"
+
+    def track(self, video):
+        ms = float(self.config.get("ms", 30))
+        for t in range(len(video.frames)):
+            time.sleep(ms / 1000)
+            yield TrackerOutput(frame=t, labels=video.masks[0])
+
+
 def pipeline_check(args) -> dict:
     """frames/s of `GpuStubTracker` at 480p and 720p against 1000 / stub-ms."""
     from m3vos.data.synth import make_synthetic_dataset
@@ -143,10 +158,12 @@ def pipeline_check(args) -> dict:
         with tempfile.TemporaryDirectory(prefix="m3vos-bench-pipe-") as tmp:
             data = make_synthetic_dataset(Path(tmp) / "data", videos=args.videos, frames=args.frames,
                                           height=h, width=w)
-            # depth 0: frames prepared in the model's thread (the old behaviour), for comparison
-            for label, depth in (("", 3), ("_no_prefetch", 0)):
+            # depth 0: frames prepared in the model's thread (the old behaviour), for comparison;
+            # no frames: the sleeps alone, the best ratio the machine allows at that moment
+            for label, depth in (("", 3), ("_no_prefetch", 0), ("_no_frames", -1)):
                 cpu0 = time.process_time()
-                summary = run("__main__:GpuStubTracker", Path(tmp) / f"out{depth}", data=data,
+                summary = run("__main__:SleepStubTracker" if depth < 0 else "__main__:GpuStubTracker",
+                              Path(tmp) / f"out{depth}", data=data,
                               config={"ms": args.stub_ms, "depth": depth, "workers": args.loader_threads},
                               progress=False, log=False)
                 cpu = time.process_time() - cpu0
@@ -247,7 +264,7 @@ def main() -> None:
         else:
             print(f"stub {args.stub_ms:g} ms/frame (ideal {res['ideal_fps']} frames/s), {res['cpus']} CPUs, "
                   f"load {res['load_average']}")
-            for k in ("480p", "720p", "480p_no_prefetch", "720p_no_prefetch"):
+            for k in ("480p", "720p", "480p_no_prefetch", "720p_no_prefetch", "480p_no_frames", "720p_no_frames"):
                 print(f"{k}: {res[k]['frames_per_s']} frames/s = {res[k]['ratio_to_ideal']:.3f} x ideal "
                       f"({res[k]['frames']} frames; runner CPU {res[k]['cpu_ms_per_frame']} ms/frame)")
             for k in ("480p", "720p"):
