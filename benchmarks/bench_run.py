@@ -9,14 +9,13 @@
 ToTensor, the eval loader's antialiased resize to a 480 short side; `EvalFrames`, prefetched in
 a background thread) and then sleeps `--stub-ms` as a GPU step would, at 480p and 720p. If the
 runner overlaps the CPU work with the "GPU", frames/s is close to 1000 / stub-ms; the target
-is >= 0.9 of it.
+is >= 0.9 of it. "no_prefetch" prepares the frames in the model's thread; "no_frames" is a
+stub that only sleeps: the best ratio the machine allows then (sleep overshoot under load, the
+runner's records and PNGs). `--loader-threads N` prepares frames in N threads (Cutie: 1).
     python benchmarks/bench_run.py --pipeline --stages  # + where the runner's CPU goes, per stage
-"no_frames" is the same run with a stub that only sleeps: the best ratio the machine allows
-then (sleep overshoot under load, the runner's records and PNGs).
-`--loader-threads N` prepares frames in N threads instead of Cutie's one.
-`--stages` adds a third run per resolution that times the CPU of each pipeline stage in the
-thread that runs it (the library functions are wrapped for that run only); "other" is the rest
-of the process's CPU: thread hand-offs, records, and the helper threads of any OpenMP team.
+`--stages` adds a run per resolution that times the CPU of each pipeline stage in the thread
+that runs it (the library functions are wrapped for that run only); "other" is the rest of
+the process's CPU: thread hand-offs, records, and the helper threads of any OpenMP team.
     python benchmarks/bench_run.py --only-models          # s/frame of cutie-small and sam2.1-tiny
 
 Model trackers (`--models`, default cutie-small,sam2.1-tiny) run with `--weights random` (their
