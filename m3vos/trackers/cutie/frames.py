@@ -11,7 +11,7 @@ resize's OpenMP team spins at its barriers, and under load waits for a deschedul
 a 720p frame cost 13-20 ms of CPU that way against 8-10 ms in one thread, taking a core from
 JPEG decoding and PNG writing (docs/benchmarks.md, "Pipeline"). The frames are the
 parallelism, as in PyTorch's DataLoader workers. The resize gives the same bits with any
-thread count (each output value is computed by one thread; tests/test_run_hardware.py).
+thread count (each output value is computed by one thread; tests/test_pipeline.py).
 `torch.set_num_threads` sets the calling thread's pool and the default of threads that start
 torch work later, so the model's thread initialises its own pool first, and the default is
 restored when the frames are closed.
