@@ -9,7 +9,13 @@
 ToTensor, the eval loader's antialiased resize to a 480 short side; `EvalFrames`, prefetched in
 a background thread) and then sleeps `--stub-ms` as a GPU step would, at 480p and 720p. If the
 runner overlaps the CPU work with the "GPU", frames/s is close to 1000 / stub-ms; the target
-is >= 0.9 of it.
+is >= 0.9 of it. "no_prefetch" prepares the frames in the model's thread; "no_frames" is a
+stub that only sleeps: the best ratio the machine allows then (sleep overshoot under load, the
+runner's records and PNGs). `--loader-threads N` prepares frames in N threads (Cutie: 1).
+    python benchmarks/bench_run.py --pipeline --stages  # + where the runner's CPU goes, per stage
+`--stages` adds a run per resolution that times the CPU of each pipeline stage in the thread
+that runs it (the library functions are wrapped for that run only); "other" is the rest of
+the process's CPU: thread hand-offs, records, and the helper threads of any OpenMP team.
     python benchmarks/bench_run.py --only-models          # s/frame of cutie-small and sam2.1-tiny
 
 Model trackers (`--models`, default cutie-small,sam2.1-tiny) run with `--weights random` (their
@@ -70,11 +76,70 @@ class GpuStubTracker(Tracker):
         from m3vos.trackers.cutie.frames import EvalFrames
 
         ms = float(self.config.get("ms", 30))
-        with EvalFrames(video, 480, torch.device("cpu"), depth=int(self.config.get("depth", 3))) as frames:
+        with EvalFrames(video, 480, torch.device("cpu"), depth=int(self.config.get("depth", 3)),
+                        workers=int(self.config.get("workers", 1))) as frames:
             for t in range(len(video.frames)):
                 frames.image(t)
                 time.sleep(ms / 1000)  # the GPU step; the host thread is free meanwhile
                 yield TrackerOutput(frame=t, labels=video.masks[0])
+
+
+class StageClock:
+    """CPU seconds spent inside the pipeline's stages, each in the thread that runs it."""
+
+    STAGES = (("m3vos.runner.video", "FrameSequence._load", "decode JPEG"),
+              ("m3vos.trackers.cutie.eval_io", "image_to_tensor", "ToTensor"),
+              ("m3vos.trackers.cutie.eval_io", "resize_image", "resize"),
+              ("m3vos.runner.process", "restore_output", "restore_output"),
+              ("m3vos.runner.video", "IdMap.to_dataset", "IdMap.to_dataset"),
+              ("m3vos.runner.writer", "encode_mask", "PNG encode"))
+
+    def __init__(self) -> None:
+        import threading
+
+        self.cpu = {label: 0.0 for _, _, label in self.STAGES}
+        self._lock = threading.Lock()
+        self._saved: list[tuple[object, str, object]] = []
+
+    def __enter__(self) -> "StageClock":
+        import importlib
+
+        for module, attr, label in self.STAGES:
+            owner: object = importlib.import_module(module)
+            *path, name = attr.split(".")
+            for part in path:
+                owner = getattr(owner, part)
+            fn = getattr(owner, name)
+            self._saved.append((owner, name, fn))
+            setattr(owner, name, self._timed(fn, label))
+        return self
+
+    def _timed(self, fn, label):
+        def timed(*a, **kw):
+            t = time.thread_time()
+            try:
+                return fn(*a, **kw)
+            finally:
+                with self._lock:
+                    self.cpu[label] += time.thread_time() - t
+        return timed
+
+    def __exit__(self, *exc) -> None:
+        for owner, name, fn in reversed(self._saved):
+            setattr(owner, name, fn)
+
+
+class SleepStubTracker(Tracker):
+    """The same sleeps and outputs as `GpuStubTracker` without reading a frame: what the
+    machine allows at that moment (sleep overshoot, the runner's own records and PNGs)."""
+
+    name = "sleep-stub"
+
+    def track(self, video):
+        ms = float(self.config.get("ms", 30))
+        for t in range(len(video.frames)):
+            time.sleep(ms / 1000)
+            yield TrackerOutput(frame=t, labels=video.masks[0])
 
 
 def pipeline_check(args) -> dict:
@@ -83,6 +148,7 @@ def pipeline_check(args) -> dict:
     from m3vos.runner import run
 
     out: dict = {"stub_ms": args.stub_ms, "ideal_fps": round(1000 / args.stub_ms, 2), "cpus": os.cpu_count(),
+                 "loader_threads": args.loader_threads,
                  "load_average": [round(x, 2) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory(prefix="m3vos-bench-warm-") as tmp:  # one-time costs (lazy imports)
         data = make_synthetic_dataset(Path(tmp) / "data", videos=1, frames=3, height=120, width=160)
@@ -91,11 +157,14 @@ def pipeline_check(args) -> dict:
         with tempfile.TemporaryDirectory(prefix="m3vos-bench-pipe-") as tmp:
             data = make_synthetic_dataset(Path(tmp) / "data", videos=args.videos, frames=args.frames,
                                           height=h, width=w)
-            # depth 0: frames prepared in the model's thread (the old behaviour), for comparison
-            for label, depth in (("", 3), ("_no_prefetch", 0)):
+            # depth 0: frames prepared in the model's thread (the old behaviour), for comparison;
+            # no frames: the sleeps alone, the best ratio the machine allows at that moment
+            for label, depth in (("", 3), ("_no_prefetch", 0), ("_no_frames", -1)):
                 cpu0 = time.process_time()
-                summary = run("__main__:GpuStubTracker", Path(tmp) / f"out{depth}", data=data,
-                              config={"ms": args.stub_ms, "depth": depth}, progress=False, log=False)
+                summary = run("__main__:SleepStubTracker" if depth < 0 else "__main__:GpuStubTracker",
+                              Path(tmp) / f"out{depth}", data=data,
+                              config={"ms": args.stub_ms, "depth": depth, "workers": args.loader_threads},
+                              progress=False, log=False)
                 cpu = time.process_time() - cpu0
                 assert summary.ok
                 tracking = sum(r["seconds"] for r in summary.done)
@@ -103,6 +172,18 @@ def pipeline_check(args) -> dict:
                 out[f"{h}p{label}"] = {"frames": summary.frames, "frames_per_s": round(fps, 2),
                                        "ratio_to_ideal": round(fps * args.stub_ms / 1000, 3),
                                        "cpu_ms_per_frame": round(1000 * cpu / summary.frames, 1)}
+            if args.stages:  # a separate run: the wrappers cost a little themselves
+                with StageClock() as clock:
+                    cpu0 = time.process_time()
+                    summary = run("__main__:GpuStubTracker", Path(tmp) / "out_stages", data=data,
+                                  config={"ms": args.stub_ms, "workers": args.loader_threads},
+                                  progress=False, log=False)
+                    cpu = time.process_time() - cpu0
+                assert summary.ok
+                per = {k: round(1000 * v / summary.frames, 1) for k, v in clock.cpu.items()}
+                per["other"] = round(1000 * (cpu - sum(clock.cpu.values())) / summary.frames, 1)
+                per["total"] = round(1000 * cpu / summary.frames, 1)
+                out[f"{h}p_stages_cpu_ms_per_frame"] = per
     out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     return out
 
@@ -167,6 +248,10 @@ def main() -> None:
     ap.add_argument("--pipeline", action="store_true",
                     help="only the pipeline check: a Cutie-like stub sleeping --stub-ms per frame, 480p and 720p")
     ap.add_argument("--stub-ms", type=float, default=30.0, help="GPU step time of the --pipeline stub")
+    ap.add_argument("--loader-threads", type=int, default=1,
+                    help="with --pipeline: threads preparing frames (EvalFrames workers; Cutie/ReVOS use 1)")
+    ap.add_argument("--stages", action="store_true",
+                    help="with --pipeline: one more run per resolution timing each stage's CPU")
     ap.add_argument("--sweep", action="store_true", help="also time `m3vos sweep` against plain runs")
     ap.add_argument("--sweep-only", action="store_true", help="time only the sweep overhead")
     ap.add_argument("--sweep-presets", default="ultrafast,fast", help="flow presets the sweep runs")
@@ -178,9 +263,13 @@ def main() -> None:
         else:
             print(f"stub {args.stub_ms:g} ms/frame (ideal {res['ideal_fps']} frames/s), {res['cpus']} CPUs, "
                   f"load {res['load_average']}")
-            for k in ("480p", "720p", "480p_no_prefetch", "720p_no_prefetch"):
+            for k in ("480p", "720p", "480p_no_prefetch", "720p_no_prefetch", "480p_no_frames", "720p_no_frames"):
                 print(f"{k}: {res[k]['frames_per_s']} frames/s = {res[k]['ratio_to_ideal']:.3f} x ideal "
                       f"({res[k]['frames']} frames; runner CPU {res[k]['cpu_ms_per_frame']} ms/frame)")
+            for k in ("480p", "720p"):
+                if f"{k}_stages_cpu_ms_per_frame" in res:
+                    print(f"{k} CPU ms/frame by stage: " +
+                          ", ".join(f"{s} {v}" for s, v in res[f"{k}_stages_cpu_ms_per_frame"].items()))
             print(f"load average after: {res['load_average_after']}")
         return
     if args.only_models:

@@ -148,6 +148,12 @@ def read_palette(path: str | os.PathLike[str]) -> bytes | None:
     return pal + bytes(768 - len(pal))
 
 
+#: zlib strategy for mask PNGs: run-length (Z_RLE). An id map is long runs of one value, so
+#: this gives files as small as Pillow's default (level 6, default strategy) or smaller, about
+#: 2.5x faster to write (docs/benchmarks.md, "Pipeline"). Only the bytes change, never a pixel.
+MASK_PNG_OPTIONS: dict[str, int] = {"compress_type": 3, "compress_level": 6}
+
+
 def encode_mask(ids: np.ndarray, palette: bytes | None = None) -> bytes:
     """PNG bytes of an id map as a palette image (the DAVIS palette unless one is given)."""
     if ids.ndim != 2:
@@ -155,7 +161,7 @@ def encode_mask(ids: np.ndarray, palette: bytes | None = None) -> bytes:
     im = Image.fromarray(np.ascontiguousarray(ids, dtype=np.uint8), mode="P")
     im.putpalette(palette if palette is not None else DAVIS_PALETTE)
     buf = io.BytesIO()
-    im.save(buf, format="PNG")
+    im.save(buf, format="PNG", **MASK_PNG_OPTIONS)
     return buf.getvalue()
 
 

@@ -121,6 +121,9 @@ class IdMap:
         return lut[mask]
 
     def to_dataset(self, ids: np.ndarray) -> np.ndarray:
+        """A new array of dataset ids (a copy: the caller may write it in another thread)."""
+        if self.dataset_ids == list(range(1, self.n + 1)):  # the usual case: ids 1..N already
+            return np.array(ids, dtype=np.uint8)
         lut = np.zeros(256, dtype=np.uint8)
         lut[1:self.n + 1] = self.dataset_ids
         return lut[ids]
@@ -140,10 +143,14 @@ class FrameSequence(Sequence):
     """Frames decoded (and resized) on access, with a small cache for offline re-reads.
 
     Reading frame i starts decoding frame i+1 in a background thread (Pillow releases the GIL
-    while decoding), so a tracker that reads in order rarely waits for JPEG decoding.
+    while decoding), so a tracker that reads in order rarely waits for JPEG decoding. Several
+    threads may read at once (a tracker's loader threads): the bookkeeping is locked, the
+    decoding is not.
     """
 
     def __init__(self, src: VideoSource, size: tuple[int, int], cache: int = 4, prefetch: bool = True) -> None:
+        import threading
+
         self.src = src
         self.size = size
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
@@ -151,12 +158,14 @@ class FrameSequence(Sequence):
         self._prefetch = prefetch
         self._pool: Any = None
         self._pending: dict[int, Any] = {}
+        self._lock = threading.Lock()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-        self._pending.clear()
+        with self._lock:
+            pool, self._pool = self._pool, None
+            self._pending.clear()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _schedule(self, index: int) -> None:
         if not self._prefetch or index >= len(self) or index in self._cache or index in self._pending:
@@ -177,16 +186,18 @@ class FrameSequence(Sequence):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(index)
-        hit = self._cache.get(index)
-        if hit is not None:
-            self._cache.move_to_end(index)
-            return hit
-        pending = self._pending.pop(index, None)
+        with self._lock:
+            hit = self._cache.get(index)
+            if hit is not None:
+                self._cache.move_to_end(index)
+                return hit
+            pending = self._pending.pop(index, None)
         frame = pending.result() if pending is not None else self._load(index)
-        self._cache[index] = frame
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        self._schedule(index + 1)
+        with self._lock:
+            self._cache[index] = frame
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+            self._schedule(index + 1)
         return frame
 
     def _load(self, index: int) -> np.ndarray:
@@ -196,7 +207,8 @@ class FrameSequence(Sequence):
             path = self.src.frame_paths[index]  # type: ignore[index]
             try:
                 with Image.open(path) as f:
-                    im = f.convert("RGB")
+                    f.load()  # an RGB JPEG is used as decoded (convert("RGB") would copy it)
+                    im = f if f.mode == "RGB" else f.convert("RGB")
             except (OSError, ValueError) as exc:
                 raise BadInputError(f"unreadable frame ({exc.__class__.__name__})", path=path,
                                     hint="re-download this file") from None

@@ -5,12 +5,16 @@ Done in turn, the GPU waits for the CPU on every frame. `Prefetcher` runs `load(
 t+depth)` in one background thread while the model works on `t` (JPEG decoding and torch's
 resize release the GIL), holds at most `depth` frames in flight, and keeps the last `keep`
 prepared frames so an offline tracker that goes back over a window (ReVOS's reverse passes)
-reuses them instead of decoding them again. Every load runs in that one thread, so the frame
-source needs no locking.
+reuses them instead of decoding them again. With `workers=1` every load runs in that one
+thread, so the frame source needs no locking; with more, loads of different frames run at
+once (the source must allow that) and `get` still returns them by index. `init` runs once in
+each loader thread first (e.g. to cap torch's intra-op threads there: the frames are the
+parallelism, see `m3vos.trackers.cutie.frames`).
 """
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Generic, TypeVar
 
@@ -20,7 +24,8 @@ T = TypeVar("T")
 class Prefetcher(Generic[T]):
     """`get(i)` returns `load(i)`, computed ahead in forward order and cached (bounded)."""
 
-    def __init__(self, load: Callable[[int], T], length: int, *, depth: int = 3, keep: int = 0) -> None:
+    def __init__(self, load: Callable[[int], T], length: int, *, depth: int = 3, keep: int = 0,
+                 init: Callable[[], None] | None = None, workers: int = 1) -> None:
         self.load = load
         self.length = length
         self.depth = max(depth, 0)
@@ -28,10 +33,13 @@ class Prefetcher(Generic[T]):
         self.cache: dict[int, T] = {}
         self.pending: dict[int, Future[T]] = {}
         self.loads = 0  # how many times `load` ran (the tests count re-decodes with it)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="m3vos-prefetch")
+        self._count_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="m3vos-prefetch",
+                                        initializer=init)
 
     def _counted(self, index: int) -> T:
-        self.loads += 1
+        with self._count_lock:
+            self.loads += 1
         return self.load(index)
 
     def _submit(self, index: int) -> Future[T]:

@@ -33,9 +33,14 @@ def resized_shape(h: int, w: int, size: int) -> tuple[int, int]:
 
 
 def image_to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    """H x W x 3 uint8 RGB -> float32 [3, H, W] in [0, 1] (torchvision ToTensor)."""
-    t = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)  # a writable copy
-    return t.float().div(255)
+    """H x W x 3 uint8 RGB -> float32 [3, H, W] in [0, 1] (torchvision ToTensor).
+
+    In numpy: the same correctly rounded float32 division as torch's `.float().div(255)` (the
+    tests compare all 256 values), in one pass and without waking torch's OpenMP team, whose
+    spinning workers would take a core from the loader threads on every frame."""
+    chw = np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1).astype(np.float32, order="C")
+    chw /= np.float32(255)
+    return torch.from_numpy(chw)
 
 
 def resize_image(image: torch.Tensor, size: int) -> torch.Tensor:

@@ -5,6 +5,16 @@ around the resizes, the other not). Per frame: check the RGB array, ToTensor, th
 loader's antialiased resize to the 480 short side (`eval_io`), on the CPU, in float32, in a
 background thread (`m3vos.utils.prefetch.Prefetcher`); on CUDA the tensor is pinned and
 copied without blocking. The last `keep` prepared frames are kept for ReVOS's reverse passes.
+
+The loader thread runs torch with one intra-op thread. With torch's default (one per core) the
+resize's OpenMP team spins at its barriers, and under load waits for a descheduled partner:
+a 720p frame cost 13-20 ms of CPU that way against 8-10 ms in one thread, taking a core from
+JPEG decoding and PNG writing (docs/benchmarks.md, "Pipeline"). The frames are the
+parallelism, as in PyTorch's DataLoader workers. The resize gives the same bits with any
+thread count (each output value is computed by one thread; tests/test_pipeline.py).
+`torch.set_num_threads` sets the calling thread's pool and the default of threads that start
+torch work later, so the model's thread initialises its own pool first, and the default is
+restored when the frames are closed.
 """
 
 from __future__ import annotations
@@ -20,11 +30,16 @@ from m3vos.trackers.base import VideoInput
 from m3vos.trackers.cutie import eval_io
 
 
+def _one_intraop_thread() -> None:
+    """Runs first in the loader thread: torch ops there use this thread only."""
+    torch.set_num_threads(1)
+
+
 class EvalFrames:
     """`image(t)` ([3, h, w] float on the device), `mask(t)`, and each frame's original shape."""
 
     def __init__(self, video: VideoInput, size: int, device: torch.device, *, keep: int = 0,
-                 depth: int = 3) -> None:
+                 depth: int = 3, workers: int = 1) -> None:
         self.video = video
         self.size = size
         self.device = device
@@ -32,8 +47,11 @@ class EvalFrames:
         self.shapes: dict[int, tuple[int, int]] = {}
         given = sorted(video.masks)
         self.start = given[0] if given else len(video.frames)
+        # this (the model's) thread's intra-op pool is set up now, before the loader changes
+        # the default; the value is restored by close()
+        self._threads = torch.get_num_threads()
         self.frames: Prefetcher[torch.Tensor] = Prefetcher(self._prepare, len(video.frames), depth=depth,
-                                                           keep=keep)
+                                                           keep=keep, init=_one_intraop_thread, workers=workers)
 
     def rgb(self, t: int) -> np.ndarray:
         rgb = np.asarray(self.video.frames[t])
@@ -76,6 +94,8 @@ class EvalFrames:
 
     def close(self) -> None:
         self.frames.close()
+        # back to the default threads started later get (this thread's own pool is unchanged)
+        torch.set_num_threads(self._threads)
 
     def __enter__(self) -> "EvalFrames":
         return self
