@@ -114,9 +114,6 @@ def test_the_check_catches_the_old_ragged_text() -> None:
 
 #: Commands whose help is being rewritten in a parallel change (issue 15, `data` and `weights`):
 #: checked once it is merged. Remove an entry when its command passes.
-PENDING = {("data", "download"), ("data", "synth"), ("weights", "check")}
-
-
 def test_unwrap_joins_paragraph_lines_and_keeps_examples_and_lists() -> None:
     from m3vos_cli.common import unwrap
 
@@ -141,7 +138,7 @@ def test_unwrap_joins_paragraph_lines_and_keeps_examples_and_lists() -> None:
                             "  m3vos score preds/ --data ~/M3-VOS\n  m3vos score a/ b/")
 
 
-@pytest.mark.parametrize("path", [p for p in _command_paths() if p not in PENDING],
+@pytest.mark.parametrize("path", _command_paths(),
                          ids=lambda p: " ".join(p) or "m3vos")
 def test_help_is_not_ragged(path: tuple[str, ...]) -> None:
     for width in WIDTHS:
