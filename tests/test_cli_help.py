@@ -112,8 +112,6 @@ def test_the_check_catches_the_old_ragged_text() -> None:
     assert not any("a defined value" in p for p in badly_wrapped(good, 80))
 
 
-#: Commands whose help is being rewritten in a parallel change (issue 15, `data` and `weights`):
-#: checked once it is merged. Remove an entry when its command passes.
 def test_unwrap_joins_paragraph_lines_and_keeps_examples_and_lists() -> None:
     from m3vos_cli.common import unwrap
 
