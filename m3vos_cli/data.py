@@ -10,7 +10,7 @@ from typing import Any, List, Optional
 
 import typer
 
-from m3vos_cli.common import OutputFormat, console, err_console
+from m3vos_cli.common import ALIASES, OutputFormat, console, err_console, shared
 
 data_app = typer.Typer(
     name="data",
@@ -39,7 +39,6 @@ class DocFormat(str, Enum):
 
 
 #: `--json`, the old spelling of `--format json` (hidden; kept for one release).
-JSON_ALIAS_HELP = "Same as --format json (old spelling)."
 
 
 def _print_json(obj: Any) -> None:
@@ -54,11 +53,6 @@ def _print_rows(rows: list[dict[str, Any]], columns: list[str], fmt: OutputForma
     from m3vos.analysis.export import render_table
 
     typer.echo(render_table(pd.DataFrame(rows, columns=columns), fmt.value), nl=False)
-
-
-def _json_or(fmt: Any, as_json: bool) -> Any:
-    """The chosen format, `--json` meaning `--format json`."""
-    return type(fmt)("json") if as_json else fmt
 
 
 @data_app.command("download")
@@ -85,7 +79,6 @@ def download(
                                      "(same as `m3vos data labels`)."),
     fmt: DocFormat = typer.Option(DocFormat.table, "--format", "-f",
                                   help="table (a summary for people) or json (the result, on stdout)."),
-    as_json: bool = typer.Option(False, "--json", hidden=True, help=JSON_ALIAS_HELP),
 ) -> None:
     """Download M3-VOS, check it and remember where it is.
 
@@ -106,7 +99,7 @@ def download(
     result = download_dataset(source.value, dest, revision=revision, url=url, sha256=sha256,
                               videos=names or None, retries=retries, force=force,
                               keep_archive=keep_archive, remember=remember, with_labels=with_labels)
-    if _json_or(fmt, as_json) is DocFormat.json:
+    if fmt is DocFormat.json:
         _print_json(result.to_dict())
         return
     console.print(f"downloaded {result.videos} videos ({result.layout} layout) to {result.root}")
@@ -128,12 +121,10 @@ def verify(
                                         "so later runs check checksums."),
     allow: Optional[List[str]] = typer.Option(None, "--allow", help="Report this problem code as a warning "
                                               "(repeatable), e.g. --allow ids_mismatch."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1,
-                                          help="Threads reading files (default: the usable CPUs, at most 8)."),
+    workers: Optional[int] = shared("workers", "Threads reading files (default: the CPUs this process may use)."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f",
                                      help="table (for people), json (the full report), csv or md (one row "
                                           "per problem and warning)."),
-    as_json: bool = typer.Option(False, "--json", hidden=True, help=JSON_ALIAS_HELP),
 ) -> None:
     """Check that a dataset is whole and usable; exit 1 when it is not.
 
@@ -153,7 +144,6 @@ def verify(
     allowed = tuple(c.strip() for item in (allow or []) for c in item.split(",") if c.strip())
     report = verify_dataset(root, split=split, labels_dir=labels, quick=quick, allow=allowed,
                             workers=workers, write_manifest=write_manifest)
-    fmt = _json_or(fmt, as_json)
     if fmt is OutputFormat.json:
         _print_json(report.to_dict())
     elif fmt in (OutputFormat.csv, OutputFormat.md):
@@ -194,12 +184,10 @@ def info(
     root: Optional[Path] = typer.Argument(None, help="Dataset root (default: the configured dataset)."),
     split: str = typer.Option("val", "--split", help="Split (ImageSets/<split>.txt)."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="Folder of official label files."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1,
-                                          help="Threads reading files (default: the usable CPUs, at most 8)."),
+    workers: Optional[int] = shared("workers", "Threads reading files (default: the CPUs this process may use)."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f",
                                      help="table (for people), json (everything), csv or md (one row per "
                                           "count: section, key, value)."),
-    as_json: bool = typer.Option(False, "--json", hidden=True, help=JSON_ALIAS_HELP),
 ) -> None:
     """Describe a dataset: videos, frames, objects, resolutions and label counts.
 
@@ -214,7 +202,6 @@ def info(
     from m3vos.data.info import dataset_info
 
     summary = dataset_info(root, split=split, labels_dir=labels, workers=workers)
-    fmt = _json_or(fmt, as_json)
     if fmt is OutputFormat.json:
         _print_json(summary)
         return
@@ -334,3 +321,5 @@ def labels(
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     app.add_typer(data_app, name="data")
+    for command in ("download", "verify", "info"):
+        ALIASES.setdefault(("data", command), {}).update({"--json": "--format=json"})

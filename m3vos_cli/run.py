@@ -41,7 +41,9 @@ def run_command(
                                                 "nothing)."),
     config: Optional[List[str]] = shared("config"),
     workers: Optional[int] = shared("workers", "Worker processes on --device, each loading the model (default: "
-                                               "one; --gpus starts one per GPU)."),
+                                               "one per device for torch trackers, --gpus starts one per GPU; "
+                                               "for static/flow the CPUs this process may use, at most one per "
+                                               "video)."),
     gpus: Optional[str] = typer.Option(None, "--gpus", help="One worker process per GPU, e.g. 0,1,2,3."),
     executor: str = typer.Option("local", "--executor", help="local | ray (needs `pip install 'm3vos\\[ray]'`)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (e.g. auto); default: local."),

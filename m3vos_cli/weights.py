@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from m3vos_cli.common import OutputFormat, console, err_console
+from m3vos_cli.common import ALIASES, OutputFormat, console, err_console
 
 weights_app = typer.Typer(
     name="weights",
@@ -37,14 +37,12 @@ class DocFormat(str, Enum):
 
 
 #: `--json`, the old spelling of `--format json` (hidden; kept for one release).
-JSON_ALIAS_HELP = "Same as --format json (old spelling)."
 
 
 @weights_app.command("list")
 def list_cmd(
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f",
                                      help="table (for people), json, csv or md."),
-    as_json: bool = typer.Option(False, "--json", hidden=True, help=JSON_ALIAS_HELP),
 ) -> None:
     """List the known checkpoints and whether they are in the cache.
 
@@ -58,7 +56,6 @@ def list_cmd(
     from m3vos.trackers.weights import list_weights, weights_dir
 
     rows = list_weights()
-    fmt = OutputFormat.json if as_json else fmt
     if fmt is OutputFormat.json:
         typer.echo(json.dumps([r.to_dict() for r in rows], indent=2))
         return
@@ -121,7 +118,6 @@ def check_cmd(
         None, "--against", help="Another checkpoint: report which tensors differ and by how much."),
     fmt: DocFormat = typer.Option(DocFormat.table, "--format", "-f",
                                   help="table (for people) or json (the report, on stdout)."),
-    as_json: bool = typer.Option(False, "--json", hidden=True, help=JSON_ALIAS_HELP),
 ) -> None:
     """Check that a checkpoint loads strictly into a model; compare two checkpoints.
 
@@ -141,7 +137,7 @@ def check_cmd(
     from m3vos.trackers.weights import check_weights
 
     report = check_weights(name, path, against=against)
-    if as_json or fmt is DocFormat.json:
+    if fmt is DocFormat.json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         _render_check(report)
@@ -187,3 +183,5 @@ def _render_check(report) -> None:  # type: ignore[no-untyped-def]
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     app.add_typer(weights_app, name="weights")
+    for command in ("list", "check"):
+        ALIASES.setdefault(("weights", command), {}).update({"--json": "--format=json"})

@@ -150,9 +150,9 @@ def test_checkpoints_in_both_real_formats_load_strictly(written):
     assert not rep.ok and "vision_encoder.backbone.blocks.12.attn.qkv.weight" in rep.load.missing
     # a 2.1 file is not a 2.0 model: `m3vos weights check` names the two 2.1-only tensors
     from m3vos.trackers.models import load_error
-    from m3vos_cli.weights import _check
+    from m3vos.trackers.weights import check_weights
 
-    rep = _check("sam2-tiny", root / "hf" / "model.safetensors")
+    rep = check_weights("sam2-tiny", root / "hf" / "model.safetensors")
     err = load_error(rep)
     assert err.exit_code == 2 and "unexpected key(s): occlusion_spatial_embedding_parameter" in err.message
     assert "temporal_positional_encoding_projection_layer.weight" in err.message

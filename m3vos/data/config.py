@@ -14,19 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from m3vos.errors import BadInputError
-from m3vos.utils.cache import APP_NAME
+from m3vos.utils.cache import user_dir
 
 CONFIG_FILE = "config.json"
 
 
 def config_dir() -> Path:
     """The per-user config folder (`M3VOS_CONFIG_DIR` overrides the platform default)."""
-    env = os.environ.get("M3VOS_CONFIG_DIR")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir(APP_NAME))
+    return user_dir("M3VOS_CONFIG_DIR", "config")
 
 
 def config_path() -> Path:

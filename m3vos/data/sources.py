@@ -25,13 +25,10 @@ SOURCES = ("hf", "gdrive", "url")
 
 
 def default_dest() -> Path:
-    """Where downloads go without `--dest`: a folder under the user data dir."""
-    env = os.environ.get("M3VOS_HOME")
-    if env:
-        return Path(env).expanduser() / "M3-VOS"
-    import platformdirs
+    """Where downloads go without `--dest`: a folder under the user data dir (or `M3VOS_HOME`)."""
+    from m3vos.utils.cache import user_dir
 
-    return Path(platformdirs.user_data_dir("m3vos")) / "M3-VOS"
+    return user_dir("M3VOS_HOME", "data") / "M3-VOS"
 
 
 def _check_dest(dest: Path, force: bool) -> None:

@@ -196,6 +196,7 @@ def run(model: str, out: str | Path, *, data: str | Path | None = None, split: s
     out = Path(out).expanduser()
     config = dict(config or {})
     cls = get_tracker(model)
+    cls.check_config(config)   # a typo is exit 2 here, before workers start or --out is touched
     spec = find_spec(model)
     if cls.capabilities.needs_torch:
         from m3vos.trackers.registry import torch_missing

@@ -14,11 +14,16 @@ from pathlib import Path
 APP_NAME = "m3vos"
 
 
-def cache_dir() -> Path:
-    """The per-user cache folder (`M3VOS_CACHE` overrides the platform default)."""
-    env = os.environ.get("M3VOS_CACHE")
+def user_dir(env_var: str, kind: str) -> Path:
+    """`$env_var` when set, else platformdirs' per-user `kind` folder ("cache", "config", "data")."""
+    env = os.environ.get(env_var)
     if env:
         return Path(env).expanduser()
     import platformdirs
 
-    return Path(platformdirs.user_cache_dir(APP_NAME))
+    return Path(getattr(platformdirs, f"user_{kind}_dir")(APP_NAME))
+
+
+def cache_dir() -> Path:
+    """The per-user cache folder (`M3VOS_CACHE` overrides the platform default)."""
+    return user_dir("M3VOS_CACHE", "cache")
