@@ -152,7 +152,8 @@ def pipeline_check(args) -> dict:
                  "load_average": [round(x, 2) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory(prefix="m3vos-bench-warm-") as tmp:  # one-time costs (lazy imports)
         data = make_synthetic_dataset(Path(tmp) / "data", videos=1, frames=3, height=120, width=160)
-        run("__main__:GpuStubTracker", Path(tmp) / "out", data=data, config={"ms": 1}, progress=False, log=False)
+        run("__main__:GpuStubTracker", Path(tmp) / "out", data=data, config={"ms": 1}, workers=1, progress=False,
+            log=False)
     for h, w in ((480, 854), (720, 1280)):
         with tempfile.TemporaryDirectory(prefix="m3vos-bench-pipe-") as tmp:
             data = make_synthetic_dataset(Path(tmp) / "data", videos=args.videos, frames=args.frames,
@@ -164,7 +165,7 @@ def pipeline_check(args) -> dict:
                 summary = run("__main__:SleepStubTracker" if depth < 0 else "__main__:GpuStubTracker",
                               Path(tmp) / f"out{depth}", data=data,
                               config={"ms": args.stub_ms, "depth": depth, "workers": args.loader_threads},
-                              progress=False, log=False)
+                              workers=1, progress=False, log=False)   # one model = one GPU, in this process
                 cpu = time.process_time() - cpu0
                 assert summary.ok
                 tracking = sum(r["seconds"] for r in summary.done)
@@ -177,7 +178,7 @@ def pipeline_check(args) -> dict:
                     cpu0 = time.process_time()
                     summary = run("__main__:GpuStubTracker", Path(tmp) / "out_stages", data=data,
                                   config={"ms": args.stub_ms, "workers": args.loader_threads},
-                                  progress=False, log=False)
+                                  workers=1, progress=False, log=False)
                     cpu = time.process_time() - cpu0
                 assert summary.ok
                 per = {k: round(1000 * v / summary.frames, 1) for k, v in clock.cpu.items()}
@@ -308,7 +309,8 @@ def main() -> None:
         for model, config in (("static", {}), ("flow", {"preset": args.preset}),
                               ("__main__:BusyTracker", {"ms": args.busy_ms})):
             t = time.perf_counter()
-            summary = run(model, tmp_path / model.split(":")[-1], data=data, config=config, progress=False)
+            summary = run(model, tmp_path / model.split(":")[-1], data=data, config=config, workers=1,
+                          progress=False)
             wall = time.perf_counter() - t
             assert summary.ok and summary.frames == frames_total
             tracking = sum(r["seconds"] for r in summary.done)
@@ -318,7 +320,7 @@ def main() -> None:
                               "frames_per_s": round(frames_total / tracking, 1)}
             # resume cost: a second run that only verifies the records
             t = time.perf_counter()
-            run(summary.model, tmp_path / model, data=data, config=config, progress=False)
+            run(summary.model, tmp_path / model, data=data, config=config, workers=1, progress=False)
             results[model]["resume_check_s"] = round(time.perf_counter() - t, 3)
 
     results["models"] = _bench_models(args)
