@@ -24,6 +24,11 @@ class M3vosError(Exception):
             self.exit_code = exit_code
         super().__init__(self.one_line())
 
+    def append(self, text: str) -> None:
+        """Add what happened meanwhile (e.g. where earlier results went) to the message."""
+        self.message += f"; {text}"
+        self.args = (self.one_line(),)
+
     def one_line(self) -> str:
         text = f"{self.path}: {self.message}" if self.path is not None else self.message
         if self.hint:

@@ -105,7 +105,9 @@ def score(
     from m3vos.analysis.scoring import score_folders
     from m3vos.errors import GateFailedError
 
-    _exit_cleanly_on_sigterm()
+    from m3vos.utils.signals import sigterm_raises_interrupt
+
+    sigterm_raises_interrupt()   # a killed run unwinds like Ctrl-C: the pool is stopped, nothing written
     run = score_folders(preds, data=data, split=split, benchmark=dataset_kind,
                         protocol=protocol.value if protocol else None, videos=split_list(videos), workers=workers,
                         out=out, jcc=jcc.value, void_aware=void_aware, compat_decay=compat_decay,
@@ -163,13 +165,6 @@ def _global_markdown(results: list, percent: bool) -> str:
 
 
 score.__doc__ = SCORE_HELP
-
-
-def _exit_cleanly_on_sigterm() -> None:
-    """A killed run (SIGTERM) unwinds like Ctrl-C: the worker pool is terminated, nothing is written."""
-    from m3vos.utils.signals import sigterm_raises_interrupt
-
-    sigterm_raises_interrupt()
 
 
 def _fmt(v: float | None, percent: bool = False) -> str:

@@ -120,8 +120,7 @@ def score_folders(preds: Sequence[str | Path], *, data: str | Path | None = None
             if retired is not None:
                 moved = f"the earlier results were moved to {retired}"
                 if isinstance(exc, BadInputError):
-                    exc.message += f"; {moved}"
-                    exc.args = (exc.one_line(),)
+                    exc.append(moved)
                 else:
                     say(moved)
             raise

@@ -170,7 +170,7 @@ RETIRED_DIR = Path(".m3vos") / "previous-results"
 def retire_results(out_dir: str | os.PathLike[str], split: str) -> Path | None:
     """Move an earlier run's results out of the way when new ones could not be made.
 
-    They no longer describe the folder, so they must not be read as current numbers (issue 1),
+    They no longer describe the folder, so they must not be read as current numbers,
     but they are not deleted either: they go to `RETIRED_DIR`, replacing what an older failure
     put there. Returns that folder, or None when there was nothing to move.
     """
